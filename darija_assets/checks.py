@@ -1,0 +1,79 @@
+"""Data-quality checks, evaluated inside each asset step on the data it just wrote.
+
+They are declared as ``check_specs`` on the assets (so they carry the asset's own
+partitions) and returned with the materialization. Blocking checks stop downstream
+steps of the same run when bad data would poison them: an empty corpus, mojibake,
+text that is no longer Arabic script, labels outside the label set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dagster as dg
+
+
+def spec(asset: str, name: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name=name, asset=asset, description=description, blocking=blocking)
+
+
+def not_empty(asset: str, rows: int, *, what: str = "rows") -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name="not_empty",
+        passed=rows > 0,
+        metadata={what: rows},
+        description=None if rows else f"{asset} has no {what}: nothing for the next step to use",
+    )
+
+
+def at_least(
+    asset: str,
+    check_name: str,
+    value: float,
+    threshold: float,
+    *,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check_name,
+        passed=value >= threshold,
+        severity=severity,
+        metadata={"value": round(value, 4), "threshold": threshold},
+    )
+
+
+def at_most(
+    asset: str,
+    check_name: str,
+    value: float,
+    threshold: float,
+    *,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check_name,
+        passed=value <= threshold,
+        severity=severity,
+        metadata={"value": round(value, 4), "threshold": threshold},
+    )
+
+
+def all_in(asset: str, check_name: str, values: Iterable[str], allowed: Iterable[str]) -> dg.AssetCheckResult:
+    allowed_set = set(allowed)
+    outside = sorted({v for v in values if v not in allowed_set})
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check_name,
+        passed=not outside,
+        metadata={"outside": ", ".join(outside) or "none", "allowed": ", ".join(sorted(allowed_set))},
+    )
+
+
+# Thresholds shared by the specs and the results.
+MIN_ARABIC_SCRIPT_RATIO = 0.8
+MAX_MOJIBAKE_RATIO = 0.0
+MAX_DUPLICATE_RATIO = 0.5
+MAX_QUARANTINE_RATIO = 0.2

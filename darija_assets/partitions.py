@@ -1,0 +1,18 @@
+"""The three partition dimensions of the asset graph: source, emotion, model."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from darija_assets.sources import load_sources
+from darija_assets.training.presets import PRESETS
+
+#: the default label set of the teacher, as the original project used it
+EMOTIONS: tuple[str, ...] = ("Joy", "Love", "Surprise", "Sadness", "Anger", "Fear", "Neutral")
+
+#: model presets (training/presets.py imports no ML library, so loading stays fast)
+MODEL_PRESETS: tuple[str, ...] = tuple(PRESETS)
+
+source_partitions = dg.StaticPartitionsDefinition(list(load_sources()))
+emotion_partitions = dg.StaticPartitionsDefinition(list(EMOTIONS))
+model_partitions = dg.StaticPartitionsDefinition(list(MODEL_PRESETS))
