@@ -1,0 +1,1 @@
+"""Spiders of the darija-assets crawler (``qesa``: Blogger-style story sites)."""
