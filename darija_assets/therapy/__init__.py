@@ -1,0 +1,1 @@
+"""Therapy pairs: choosing labelled sentences per emotion, and exporting the pairs."""
