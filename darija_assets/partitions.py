@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from darija_assets.llm.tasks.labels import DEFAULT_LABELS
 from darija_assets.sources import load_sources
 from darija_assets.training.presets import PRESETS
 
-#: the default label set of the teacher, as the original project used it
-EMOTIONS: tuple[str, ...] = ("Joy", "Love", "Surprise", "Sadness", "Anger", "Fear", "Neutral")
+#: the teacher's default label set (the original project's seven emotions), one partition each
+EMOTIONS: tuple[str, ...] = tuple(DEFAULT_LABELS)
 
 #: model presets (training/presets.py imports no ML library, so loading stays fast)
 MODEL_PRESETS: tuple[str, ...] = tuple(PRESETS)

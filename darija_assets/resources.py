@@ -69,7 +69,7 @@ class LLMResource(dg.ConfigurableResource):
     max_retries: int = 4
     timeout_s: float = 120.0
 
-    def make_backend(self) -> "Backend":
+    def make_backend(self) -> Backend:
         """The configured backend; raises BackendUnavailable when it cannot run here."""
         from darija_assets.llm.backends import make_backend, resolve_backend_name
 
@@ -81,24 +81,30 @@ class LLMResource(dg.ConfigurableResource):
         }
         name = resolve_backend_name(self.backend, env)
         base_url = {"gemini": self.gemini_base_url, "groq": self.groq_base_url}.get(name)
-        return make_backend(name, model=self.model, base_url=base_url, timeout_s=self.timeout_s, env=env)
+        return make_backend(
+            name, model=self.model, base_url=base_url, timeout_s=self.timeout_s, env=env
+        )
 
-    def runner_options(self, log) -> dict:
-        """Keyword arguments of ``llm.runner.run_task``: concurrency, limits, retries, logging."""
+    def runner_options(self, backend: Backend, log) -> dict:
+        """Keyword arguments of ``llm.runner.run_task``: concurrency, limits, retries, logging.
+        Vendor limits apply to vendor APIs only, not to a local model or the offline default."""
         from darija_assets.llm.limiter import RateLimiter
 
+        remote = backend.name in ("gemini", "groq")
         return {
             "concurrency": self.concurrency,
             "limiter": RateLimiter(
                 rpm=self.requests_per_minute or None,
                 tpm=self.tokens_per_minute or None,
                 max_concurrency=self.concurrency,
-            ),
+            )
+            if remote
+            else None,
             "max_retries": self.max_retries,
             "log": log,
         }
 
-    def open_cache(self, layout: Layout) -> "AnswerCache":
+    def open_cache(self, layout: Layout) -> AnswerCache:
         from darija_assets.llm.cache import AnswerCache
 
         return AnswerCache(layout.cache("llm_answers.sqlite"))

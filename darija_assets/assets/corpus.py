@@ -1,0 +1,205 @@
+"""raw_corpus -> clean_text -> sentences, one partition per source.
+
+The assets only wire things: the crawl itself is a Scrapy project run in a
+subprocess (crawler/), cleaning and segmentation are polars code (text/).
+"""
+
+from contextlib import nullcontext
+
+import dagster as dg
+import polars as pl
+
+from darija_assets import checks
+from darija_assets.assets.metadata import preview, scalar_stats, write_quarantine
+from darija_assets.partitions import source_partitions
+from darija_assets.resources import CrawlerResource, StorageResource
+from darija_assets.sources import Source, get_source
+from darija_assets.storage import write_parquet
+from darija_assets.text.normalize import CleanOptions
+from darija_assets.text.segment import SegmentOptions
+
+
+class CleanConfig(dg.Config):
+    keep_digits: bool = CleanOptions.keep_digits
+    keep_latin: bool = CleanOptions.keep_latin  # Latin-script Arabizi ("wach nta labas")
+
+
+class SentenceConfig(dg.Config):
+    min_chars: int = SegmentOptions.min_chars
+    max_chars: int = SegmentOptions.max_chars
+
+
+def _acquire(context, source: Source, layout, crawler: CrawlerResource, pipes, previous):
+    """New rows of a source, its quarantine rows and stats: a crawl (sample or web
+    site) or a file import."""
+    if source.kind == "file":
+        from darija_assets.text.importers import import_file
+
+        return import_file(source.path, source=source.name)
+
+    from darija_assets.crawler import runner
+    from darija_assets.sample_site import DEFAULT_PORT, serve_sample_site
+
+    work_dir = layout.work("raw_corpus", source.name)
+    mode = runner.prepare_work_dir(work_dir)
+    known = runner.write_known_file(previous, work_dir / "known.json")
+    # The sample site always listens on the same port: chapter urls are the corpus key.
+    site = serve_sample_site(port=DEFAULT_PORT) if source.kind == "sample" else nullcontext()
+    with site as sample:
+        command = runner.crawl_command(
+            source=source.name,
+            work_dir=work_dir,
+            start_url=sample.start_url if sample else source.start_url,
+            known_path=known,
+            profile=source.profile,
+            settings=runner.LOOPBACK_SETTINGS if sample else crawler.setting_overrides(),
+        )
+        context.log.info("crawl of %s (%s): %s", source.name, mode, " ".join(command))
+        pipes.run(context=context, command=command, env=runner.crawl_env()).get_results()
+    return runner.collect(work_dir)
+
+
+@dg.asset(
+    partitions_def=source_partitions,
+    group_name="corpus",
+    kinds={"scrapy", "polars"},
+    check_specs=[
+        checks.spec(
+            "raw_corpus", "not_empty", "The crawl or import produced chapters.", blocking=True
+        ),
+        checks.spec(
+            "raw_corpus", "no_mojibake", "No text decoded with the wrong charset.", blocking=True
+        ),
+    ],
+)
+def raw_corpus(
+    context: dg.AssetExecutionContext,
+    storage: StorageResource,
+    crawler: CrawlerResource,
+    pipes_subprocess_client: dg.PipesSubprocessClient,
+) -> dg.MaterializeResult:
+    """Chapters of one source: a resumable, incremental Scrapy crawl (or a file import)."""
+    from darija_assets.crawler.runner import merge_corpus
+    from darija_assets.text.quality import mojibake_ratio
+
+    source = get_source(context.partition_key)
+    layout = storage.layout()
+    table = layout.table("raw_corpus", source.name)
+    previous = pl.read_parquet(table) if table.exists() else None
+    new_rows, quarantined, stats = _acquire(
+        context, source, layout, crawler, pipes_subprocess_client, previous
+    )
+
+    merged, counts = merge_corpus(previous, new_rows)
+    write_parquet(merged, table)
+    n_quarantined = write_quarantine(layout, "raw_corpus", source.name, quarantined)
+
+    mojibake = mojibake_ratio(merged["raw_text"].to_list()) if merged.height else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            "source_kind": source.kind,
+            "chapters": merged.height,
+            **{f"chapters_{k}": v for k, v in counts.items()},
+            "quarantined": n_quarantined,
+            **scalar_stats(stats, prefix="crawl_"),
+            "path": dg.MetadataValue.path(str(table)),
+        },
+        check_results=[
+            checks.not_empty("raw_corpus", merged.height, what="chapters"),
+            checks.at_most("raw_corpus", "no_mojibake", mojibake, checks.MAX_MOJIBAKE_RATIO),
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=source_partitions,
+    deps=[raw_corpus],
+    group_name="corpus",
+    kinds={"polars"},
+    check_specs=[
+        checks.spec("clean_text", "not_empty", "Cleaning left some text.", blocking=True),
+        checks.spec(
+            "clean_text",
+            "arabic_script_ratio",
+            f"At least {checks.MIN_ARABIC_SCRIPT_RATIO:.0%} of letters are Arabic script.",
+            blocking=True,
+        ),
+    ],
+)
+def clean_text(
+    context: dg.AssetExecutionContext, config: CleanConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """PyArabic-normalised text with links, emojis, markup and noise removed."""
+    from darija_assets.text.normalize import clean_frame
+    from darija_assets.text.quality import arabic_script_ratio
+
+    layout = storage.layout()
+    raw = pl.read_parquet(layout.table("raw_corpus", context.partition_key))
+    options = CleanOptions(keep_digits=config.keep_digits, keep_latin=config.keep_latin)
+    cleaned, quarantined, stats = clean_frame(raw, options)
+    table = write_parquet(cleaned, layout.table("clean_text", context.partition_key))
+    n_quarantined = write_quarantine(layout, "clean_text", context.partition_key, quarantined)
+
+    ratio = arabic_script_ratio(cleaned["clean_text"].to_list()) if cleaned.height else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            **scalar_stats(stats),
+            "quarantined": n_quarantined,
+            "path": dg.MetadataValue.path(str(table)),
+        },
+        check_results=[
+            checks.not_empty("clean_text", cleaned.height),
+            checks.at_least(
+                "clean_text", "arabic_script_ratio", ratio, checks.MIN_ARABIC_SCRIPT_RATIO
+            ),
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=source_partitions,
+    deps=[clean_text],
+    group_name="corpus",
+    kinds={"polars"},
+    check_specs=[
+        checks.spec("sentences", "not_empty", "Segmentation produced sentences.", blocking=True),
+        checks.spec(
+            "sentences",
+            "duplicate_ratio",
+            f"At most {checks.MAX_DUPLICATE_RATIO:.0%} of split sentences were exact duplicates.",
+        ),
+    ],
+)
+def sentences(
+    context: dg.AssetExecutionContext, config: SentenceConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    """Sentences with stable content-hash ids, traced to their chapter url."""
+    from darija_assets.text.segment import split_sentences
+
+    layout = storage.layout()
+    cleaned = pl.read_parquet(layout.table("clean_text", context.partition_key))
+    options = SegmentOptions(min_chars=config.min_chars, max_chars=config.max_chars)
+    frame, quarantined, stats = split_sentences(cleaned, options)
+    table = write_parquet(frame, layout.table("sentences", context.partition_key))
+    n_quarantined = write_quarantine(layout, "sentences", context.partition_key, quarantined)
+
+    split_total = frame.height + stats["duplicates"]
+    duplicate_ratio = stats["duplicates"] / split_total if split_total else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            **scalar_stats(stats),
+            "quarantined": n_quarantined,
+            "preview": preview(frame, ["sentence_id", "sentence"]),
+            "path": dg.MetadataValue.path(str(table)),
+        },
+        check_results=[
+            checks.not_empty("sentences", frame.height),
+            checks.at_most(
+                "sentences",
+                "duplicate_ratio",
+                duplicate_ratio,
+                checks.MAX_DUPLICATE_RATIO,
+                severity=dg.AssetCheckSeverity.WARN,
+            ),
+        ],
+    )

@@ -1,0 +1,107 @@
+"""teacher_labels[source]: an emotion label for every sentence, from an LLM teacher."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+import polars as pl
+
+from darija_assets import checks
+from darija_assets.assets.corpus import sentences
+from darija_assets.assets.metadata import distribution, preview, scalar_stats, write_quarantine
+from darija_assets.partitions import EMOTIONS, source_partitions
+from darija_assets.resources import LLMResource, StorageResource
+from darija_assets.storage import write_parquet
+
+#: runner columns kept in every label row, beside backend and model
+LABEL_PROVENANCE = {"prompt_version": pl.String, "latency_s": pl.Float64, "raw_answer": pl.String}
+
+
+class LabelConfig(dg.Config):
+    #: the original project's Gemini pass used JOY SADNESS ANGER FEAR DISGUST SURPRISE NEUTRAL
+    labels: list[str] = list(EMOTIONS)
+    batch_size: int = 40
+
+
+@dg.asset(
+    partitions_def=source_partitions,
+    deps=[sentences],
+    group_name="labels",
+    kinds={"llm", "polars"},
+    pool="llm",
+    check_specs=[
+        checks.spec(
+            "teacher_labels",
+            "labels_in_label_set",
+            "Every label is in the label set.",
+            blocking=True,
+        ),
+        checks.spec(
+            "teacher_labels",
+            "quarantine_ratio",
+            f"At most {checks.MAX_QUARANTINE_RATIO:.0%} of sentences were quarantined.",
+        ),
+    ],
+)
+def teacher_labels(
+    context: dg.AssetExecutionContext,
+    config: LabelConfig,
+    storage: StorageResource,
+    llm: LLMResource,
+) -> dg.MaterializeResult:
+    """One emotion label per sentence, batched, rate-limited, cached and resumable."""
+    from darija_assets.llm.base import WorkItem
+    from darija_assets.llm.frames import accepted_frame, rejected_frame
+    from darija_assets.llm.runner import run_task
+    from darija_assets.llm.tasks.labels import LabelTask
+
+    layout = storage.layout()
+    frame = pl.read_parquet(layout.table("sentences", context.partition_key))
+    task = LabelTask(labels=config.labels, batch_size=config.batch_size)
+    items = [
+        WorkItem(key=sid, text=text)
+        for sid, text in frame.select("sentence_id", "sentence").iter_rows()
+    ]
+    backend = llm.make_backend()
+    context.log.info("labelling %d sentences via %s (%s)", len(items), backend.name, backend.model)
+    with llm.open_cache(layout) as cache:
+        result = run_task(
+            task, items, backend, cache, **llm.runner_options(backend, context.log.info)
+        )
+
+    sentence_info = frame.select("sentence_id", "sentence", "url", "source")
+    answers = accepted_frame(result, ("label",), key="sentence_id", extra=LABEL_PROVENANCE)
+    labelled = sentence_info.join(answers, on="sentence_id", maintain_order="left").with_columns(
+        pl.lit(datetime.now(timezone.utc).isoformat(timespec="seconds")).alias("labelled_at")
+    )
+    table = write_parquet(labelled, layout.table("teacher_labels", context.partition_key))
+    quarantined = sentence_info.join(
+        rejected_frame(result, key="sentence_id"), on="sentence_id", maintain_order="left"
+    ).with_columns(pl.lit("teacher_labels").alias("stage"))
+    n_quarantined = write_quarantine(layout, "teacher_labels", context.partition_key, quarantined)
+
+    quarantine_ratio = n_quarantined / len(items) if items else 0.0
+    return dg.MaterializeResult(
+        metadata={
+            "labelled": labelled.height,
+            "quarantined": n_quarantined,
+            **scalar_stats(result.stats),
+            "backends": ", ".join(sorted(set(labelled["backend"].to_list())))
+            if labelled.height
+            else "none",
+            "label_distribution": distribution(labelled["label"].to_list(), label="label"),
+            "preview": preview(labelled, ["sentence", "label", "backend"]),
+            "path": dg.MetadataValue.path(str(table)),
+        },
+        check_results=[
+            checks.all_in(
+                "teacher_labels", "labels_in_label_set", labelled["label"].to_list(), config.labels
+            ),
+            checks.at_most(
+                "teacher_labels",
+                "quarantine_ratio",
+                quarantine_ratio,
+                checks.MAX_QUARANTINE_RATIO,
+                severity=dg.AssetCheckSeverity.WARN,
+            ),
+        ],
+    )

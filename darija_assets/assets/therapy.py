@@ -1,0 +1,126 @@
+"""therapy_pairs[emotion]: balanced patient-therapist pairs drawn from every source's labels."""
+
+import dagster as dg
+import polars as pl
+
+from darija_assets import checks
+from darija_assets.assets.labels import teacher_labels
+from darija_assets.assets.metadata import distribution, preview, scalar_stats, write_quarantine
+from darija_assets.llm.tasks.pairs import DEFAULT_INSTRUCTION
+from darija_assets.partitions import emotion_partitions, source_partitions
+from darija_assets.resources import LLMResource, StorageResource
+from darija_assets.storage import Layout, write_parquet
+
+
+class TherapyConfig(dg.Config):
+    #: overrides of the original TARGET_LIMITS, e.g. {"Sadness": 200}
+    quotas: dict[str, int] = {}
+    seed: int = 42
+    instruction: str = DEFAULT_INSTRUCTION
+    batch_size: int = 10
+
+
+def read_all_partitions(
+    layout: Layout, asset: str, partition_keys: list[str]
+) -> tuple[pl.DataFrame | None, list[str]]:
+    """Concatenate the materialized partitions of ``asset``; also say which ones exist."""
+    present = [key for key in partition_keys if layout.table(asset, key).exists()]
+    if not present:
+        return None, []
+    frames = [pl.read_parquet(layout.table(asset, key)) for key in present]
+    return pl.concat(frames, how="diagonal_relaxed"), present
+
+
+@dg.asset(
+    partitions_def=emotion_partitions,
+    deps=[dg.AssetDep(teacher_labels, partition_mapping=dg.AllPartitionMapping())],
+    group_name="therapy",
+    kinds={"llm", "polars"},
+    pool="llm",
+    check_specs=[
+        checks.spec("therapy_pairs", "quota_met", "The partition reached its quota of pairs."),
+        checks.spec(
+            "therapy_pairs",
+            "quarantine_ratio",
+            f"At most {checks.MAX_QUARANTINE_RATIO:.0%} of answers were quarantined.",
+        ),
+    ],
+)
+def therapy_pairs(
+    context: dg.AssetExecutionContext,
+    config: TherapyConfig,
+    storage: StorageResource,
+    llm: LLMResource,
+) -> dg.MaterializeResult:
+    """Empathetic Darija answers in three styles, up to the emotion's quota, traced to their page."""
+    from darija_assets.llm.tasks.pairs import TherapyPairTask
+    from darija_assets.therapy.export import export_original_jsonl
+    from darija_assets.therapy.pairs import generate_pairs
+
+    emotion = context.partition_key
+    layout = storage.layout()
+    labels, sources = read_all_partitions(
+        layout, "teacher_labels", source_partitions.get_partition_keys()
+    )
+    if labels is None:
+        raise dg.Failure(
+            description="no teacher_labels partition is materialized yet",
+            metadata={"hint": "materialize corpus_job for at least one source first"},
+        )
+    backend = llm.make_backend()
+    context.log.info("therapy_pairs[%s] from sources %s via %s", emotion, sources, backend.name)
+    with llm.open_cache(layout) as cache:
+        result = generate_pairs(
+            labels,
+            emotion,
+            backend,
+            cache,
+            quotas=config.quotas,
+            seed=config.seed,
+            task=TherapyPairTask(config.instruction, batch_size=config.batch_size),
+            **llm.runner_options(backend, context.log.info),
+        )
+    stats, pairs = result.stats, result.pairs
+    if stats["shortfall"]:
+        context.log.warning(
+            "%s: only %d labelled sentences for a quota of %d",
+            emotion,
+            stats["available"],
+            stats["quota"],
+        )
+    table = write_parquet(pairs, layout.table("therapy_pairs", emotion))
+    export = export_original_jsonl(pairs, layout.export(f"psychologist_dataset_{emotion}.jsonl"))
+    n_quarantined = write_quarantine(layout, "therapy_pairs", emotion, result.quarantine)
+
+    return dg.MaterializeResult(
+        metadata={
+            **scalar_stats(stats),
+            "sources": ", ".join(sources),
+            "styles": distribution(pairs["style"].to_list(), label="style"),
+            "backends": ", ".join(sorted(set(pairs["backend"].to_list())))
+            if pairs.height
+            else "none",
+            "preview": preview(pairs, ["style", "input", "output"], n=6),
+            "export_jsonl": dg.MetadataValue.path(export["path"]),
+            "path": dg.MetadataValue.path(str(table)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="quota_met",
+                passed=pairs.height >= stats["quota"],
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    "pairs": pairs.height,
+                    "quota": stats["quota"],
+                    "available": stats["available"],
+                },
+            ),
+            checks.at_most(
+                "therapy_pairs",
+                "quarantine_ratio",
+                n_quarantined / stats["selected"] if stats["selected"] else 0.0,
+                checks.MAX_QUARANTINE_RATIO,
+                severity=dg.AssetCheckSeverity.WARN,
+            ),
+        ],
+    )

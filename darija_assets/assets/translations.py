@@ -1,0 +1,96 @@
+"""translations[emotion]: English translations of each therapy pair, or an honest skip."""
+
+import dagster as dg
+import polars as pl
+
+from darija_assets.assets.metadata import preview, scalar_stats, write_quarantine
+from darija_assets.assets.therapy import therapy_pairs
+from darija_assets.partitions import emotion_partitions
+from darija_assets.resources import LLMResource, StorageResource
+from darija_assets.storage import write_parquet
+
+
+class TranslationConfig(dg.Config):
+    batch_size: int = 10
+
+
+@dg.asset(
+    partitions_def=emotion_partitions,
+    deps=[therapy_pairs],
+    group_name="therapy",
+    kinds={"llm", "polars"},
+    pool="llm",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "translated",
+            asset="translations",
+            description="A translator was available and translated the pairs (warns when skipped).",
+        )
+    ],
+)
+def translations(
+    context: dg.AssetExecutionContext,
+    config: TranslationConfig,
+    storage: StorageResource,
+    translator: LLMResource,
+) -> dg.MaterializeResult:
+    """Darija -> English translations of each pair's input and output (Groq by default)."""
+    from darija_assets.llm.base import BackendUnavailable
+    from darija_assets.llm.tasks.translate import TranslationTask
+    from darija_assets.therapy.translations import translate_pairs
+
+    emotion = context.partition_key
+    layout = storage.layout()
+    pairs = pl.read_parquet(layout.table("therapy_pairs", emotion))
+    try:
+        backend, skip_reason = translator.make_backend(), None
+    except BackendUnavailable as unavailable:
+        backend, skip_reason = None, str(unavailable)
+    with translator.open_cache(layout) as cache:
+        result = translate_pairs(
+            pairs,
+            backend,
+            cache,
+            skip_reason=skip_reason,
+            task=TranslationTask(batch_size=config.batch_size),
+            **(translator.runner_options(backend, context.log.info) if backend else {}),
+        )
+    table = write_parquet(result.translations, layout.table("translations", emotion))
+    n_quarantined = write_quarantine(layout, "translations", emotion, result.quarantine)
+    if result.skipped:
+        # No honest offline translation exists: an empty table and the reason, never invented text.
+        context.log.warning("translations[%s] skipped: %s", emotion, result.skipped)
+        return dg.MaterializeResult(
+            metadata={
+                "status": "skipped",
+                "reason": result.skipped,
+                "translated": 0,
+                "pairs": pairs.height,
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="translated",
+                    passed=False,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=f"skipped: {result.skipped}",
+                )
+            ],
+        )
+    translated = result.translations
+    return dg.MaterializeResult(
+        metadata={
+            "status": "translated",
+            **scalar_stats({k: v for k, v in result.stats.items() if k != "skipped"}),
+            "quarantined": n_quarantined,
+            "preview": preview(translated, ["input_en", "output_en"], n=6),
+            "path": dg.MetadataValue.path(str(table)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="translated",
+                passed=translated.height == pairs.height,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"translated": translated.height, "pairs": pairs.height},
+            )
+        ],
+    )

@@ -1,0 +1,54 @@
+"""The one Definitions object of the darija-assets code location.
+
+Loading it must stay fast: no torch, transformers, peft, trl, bitsandbytes or
+scrapy import happens here (asset bodies import them when they run).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from darija_assets.assets import corpus, labels, therapy, training, translations
+from darija_assets.resources import CrawlerResource, LLMResource, StorageResource, secret
+from darija_assets.schedules import build_recrawl_schedule
+
+corpus_job = dg.define_asset_job(
+    "corpus_job",
+    selection=dg.AssetSelection.assets(
+        corpus.raw_corpus, corpus.clean_text, corpus.sentences, labels.teacher_labels
+    ),
+    description="Crawl or import one source, clean it, split it and label its sentences.",
+)
+therapy_job = dg.define_asset_job(
+    "therapy_job",
+    selection=dg.AssetSelection.assets(therapy.therapy_pairs, translations.translations),
+    description="Balanced patient-therapist pairs for one emotion, and their translations.",
+)
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=dg.AssetSelection.assets(training.tokenized_dataset, training.lora_adapter),
+    description="Tokenize the pairs for one model preset and train its LoRA adapter.",
+)
+
+
+def _llm(**overrides) -> LLMResource:
+    return LLMResource(
+        gemini_api_key=secret("GEMINI_API_KEY"),
+        groq_api_key=secret("GROQ_API_KEY"),
+        **overrides,
+    )
+
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([corpus, labels, therapy, translations, training]),
+    jobs=[corpus_job, therapy_job, training_job],
+    schedules=[build_recrawl_schedule(corpus_job)],
+    resources={
+        "storage": StorageResource(),
+        "crawler": CrawlerResource(),
+        "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        "llm": _llm(),
+        # The original project translated with Groq's llama-3.3-70b-versatile at temperature 0.
+        "translator": _llm(),
+    },
+)
