@@ -61,14 +61,19 @@ def at_most(
     )
 
 
-def all_in(asset: str, check_name: str, values: Iterable[str], allowed: Iterable[str]) -> dg.AssetCheckResult:
+def all_in(
+    asset: str, check_name: str, values: Iterable[str], allowed: Iterable[str]
+) -> dg.AssetCheckResult:
     allowed_set = set(allowed)
     outside = sorted({v for v in values if v not in allowed_set})
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=check_name,
         passed=not outside,
-        metadata={"outside": ", ".join(outside) or "none", "allowed": ", ".join(sorted(allowed_set))},
+        metadata={
+            "outside": ", ".join(outside) or "none",
+            "allowed": ", ".join(sorted(allowed_set)),
+        },
     )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # polars is cheap, but keep module import free of heavy work
     import polars as pl
@@ -43,7 +44,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_parquet(df: "pl.DataFrame", target: Path) -> Path:
+def write_parquet(df: pl.DataFrame, target: Path) -> Path:
     with atomic_path(target) as tmp:
         df.write_parquet(tmp)
     return target
