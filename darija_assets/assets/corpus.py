@@ -33,9 +33,9 @@ def _acquire(context, source: Source, layout, crawler: CrawlerResource, pipes, p
     """New rows of a source, its quarantine rows and stats: a crawl (sample or web
     site) or a file import."""
     if source.kind == "file":
-        from darija_assets.text.importers import import_file
+        from darija_assets.text.importers import import_source
 
-        return import_file(source.path, source=source.name)
+        return import_source(source)
 
     from darija_assets.crawler import runner
     from darija_assets.sample_site import DEFAULT_PORT, serve_sample_site
@@ -121,7 +121,7 @@ def raw_corpus(
         checks.spec(
             "clean_text",
             "arabic_script_ratio",
-            f"At least {checks.MIN_ARABIC_SCRIPT_RATIO:.0%} of letters are Arabic script.",
+            f"At least {checks.MIN_ARABIC_SCRIPT_RATIO:.0%} of the source's letters are Arabic script.",
             blocking=True,
         ),
     ],
@@ -140,7 +140,9 @@ def clean_text(
     table = write_parquet(cleaned, layout.table("clean_text", context.partition_key))
     n_quarantined = write_quarantine(layout, "clean_text", context.partition_key, quarantined)
 
-    ratio = arabic_script_ratio(cleaned["clean_text"].to_list()) if cleaned.height else 0.0
+    # Measured on the source text: cleaning keeps Arabic script by construction, so this is
+    # what catches a source that is not (or no longer) Arabic-script Darija.
+    ratio = arabic_script_ratio(raw["raw_text"]) if raw.height else 0.0
     return dg.MaterializeResult(
         metadata={
             **scalar_stats(stats),
