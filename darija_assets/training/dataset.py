@@ -1,0 +1,420 @@
+"""tokenized_dataset: therapy pairs (and their translations) as tokenized chat examples.
+
+Three kinds of example:
+
+- ``therapy``: a therapy pair in the original turn format (instruction and
+  ``Patient says: "..."``, then the therapist's answer);
+- ``translation``: Darija -> English, from the translations table, one example
+  for the patient's text and one for the answer, when a translation exists;
+- ``conversation``: a multi-turn conversation from a conversation source,
+  chunked with overlap between exchanges (see ``formatting.chunk_exchanges``).
+
+Each example keeps its ``input_ids`` and ``labels`` (-100 outside the answers),
+so the completion-only mask is part of the stored dataset and can be checked.
+Examples longer than the preset's ``max_length`` are filtered out and listed,
+not truncated (truncation would cut answers). The train/eval split is drawn
+over groups (a pair with its translations, a conversation with all its chunks)
+so overlapping text never lands on both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from darija_assets import storage
+from darija_assets.training import formatting
+from darija_assets.training.preflight import check_model_access
+from darija_assets.training.presets import Preset
+
+TRAIN, EVAL = "train", "eval"
+#: how many filtered examples the stats name individually (the counts are always complete)
+LISTED_LIMIT = 50
+STATS_FILE = "stats.json"
+
+_REQUIRED_PAIR_FIELDS = ("pair_id", "instruction", "input", "output")
+_REQUIRED_TRANSLATION_FIELDS = ("pair_id", "input_en", "output_en")
+
+
+def _rows(table: Any) -> list[dict[str, Any]]:
+    """Rows of a polars DataFrame, or of any iterable of mappings."""
+    if table is None:
+        return []
+    if hasattr(table, "to_dicts"):
+        return table.to_dicts()
+    return [dict(row) for row in table]
+
+
+def _missing(row: Mapping[str, Any], fields: Sequence[str]) -> list[str]:
+    return [f for f in fields if not isinstance(row.get(f), str) or not row[f].strip()]
+
+
+class _Rejections:
+    """Rows that become no example: each listed with its reason, and counted by kind."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, str]] = []
+        self.counts: Counter = Counter()
+
+    def add(self, row_id: str, reason: str, kind: str) -> None:
+        self.rows.append({"id": row_id, "reason": reason})
+        self.counts[kind] += 1
+
+
+def _pair_examples(
+    pairs: list[dict[str, Any]], rejected: _Rejections
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    examples, by_id = [], {}
+    for row in pairs:
+        pair_id = str(row.get("pair_id") or "")
+        missing = _missing(row, _REQUIRED_PAIR_FIELDS)
+        if missing:
+            reason = f"therapy pair missing {', '.join(missing)}"
+            rejected.add(pair_id or "(no pair_id)", reason, "invalid_pairs")
+        elif pair_id in by_id:
+            rejected.add(pair_id, "duplicate pair_id", "duplicate_pairs")
+        else:
+            by_id[pair_id] = row
+            messages = formatting.therapy_messages(row["instruction"], row["input"], row["output"])
+            examples.append(_example(f"{pair_id}:therapy", pair_id, "therapy", row, messages))
+    return examples, by_id
+
+
+def _translation_examples(
+    translations: list[dict[str, Any]],
+    pairs_by_id: dict[str, dict[str, Any]],
+    rejected: _Rejections,
+) -> list[dict[str, Any]]:
+    examples, seen = [], set()
+    for row in translations:
+        pair_id = str(row.get("pair_id") or "")
+        missing = _missing(row, _REQUIRED_TRANSLATION_FIELDS)
+        pair = pairs_by_id.get(pair_id)
+        if missing:
+            reason = f"translation missing {', '.join(missing)}"
+            rejected.add(pair_id or "(no pair_id)", reason, "invalid_translations")
+        elif pair is None:
+            reason = "translation of a pair that is not in therapy_pairs"
+            rejected.add(pair_id, reason, "orphan_translations")
+        elif pair_id in seen:
+            rejected.add(pair_id, "duplicate translation of one pair", "duplicate_translations")
+        else:
+            seen.add(pair_id)
+            # The pair's emotion/style/source describe the text being translated.
+            meta = {**pair, "backend": row.get("backend")}
+            for field, english in (("input", row["input_en"]), ("output", row["output_en"])):
+                messages = formatting.translation_messages(pair[field], english)
+                example_id = f"{pair_id}:translation-{field}"
+                examples.append(_example(example_id, pair_id, "translation", meta, messages))
+    return examples
+
+
+def _conversation_examples(
+    conversations: list[dict[str, Any]],
+    max_exchanges: int,
+    overlap: float,
+    rejected: _Rejections,
+) -> list[dict[str, Any]]:
+    examples = []
+    for row in conversations:
+        conversation_id = str(row.get("conversation_id") or "")
+        try:
+            if not conversation_id or not row.get("turns"):
+                raise ValueError("conversation without id or turns")
+            exchanges, dangling = formatting.exchanges_from_turns(row["turns"])
+        except ValueError as error:
+            rejected.add(
+                conversation_id or "(no conversation_id)", str(error), "invalid_conversations"
+            )
+            continue
+        rejected.counts["dangling_turns"] += dangling
+        instruction = row.get("instruction") or formatting.DEFAULT_INSTRUCTION
+        chunks = formatting.chunk_exchanges(len(exchanges), max_exchanges, overlap)
+        for n, chunk in enumerate(chunks):
+            messages, trainable = formatting.conversation_messages(exchanges, chunk, instruction)
+            example_id = f"{conversation_id}:chunk-{n:04d}"
+            example = _example(example_id, conversation_id, "conversation", row, messages)
+            example["trainable"] = trainable
+            examples.append(example)
+    return examples
+
+
+def _example(
+    example_id: str,
+    group_id: str,
+    kind: str,
+    meta: Mapping[str, Any],
+    messages: list[dict[str, str]],
+) -> dict[str, Any]:
+    return {
+        "example_id": example_id,
+        "group_id": group_id,
+        "kind": kind,
+        "emotion": meta.get("emotion"),
+        "style": meta.get("style"),
+        "source": meta.get("source"),
+        "backend": meta.get("backend"),
+        "messages": messages,
+    }
+
+
+def eval_groups(group_ids: Iterable[str], eval_fraction: float, seed: int) -> set[str]:
+    """The groups held out for evaluation: a seeded draw that ignores input order.
+
+    At least one group is held out whenever there are two or more and the fraction
+    is positive, so a small corpus still gets an eval loss.
+    """
+    groups = sorted(set(group_ids))
+    if eval_fraction <= 0 or len(groups) < 2:
+        return set()
+    n_eval = min(len(groups) - 1, max(1, round(len(groups) * eval_fraction)))
+    random.Random(seed).shuffle(groups)
+    return set(groups[:n_eval])
+
+
+def _percentile(sorted_values: Sequence[int], q: int) -> int:
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, math.ceil(len(sorted_values) * q / 100))
+    return int(sorted_values[rank - 1])
+
+
+def length_summary(lengths: Sequence[int]) -> dict[str, float | int | None]:
+    if not lengths:
+        return {"min": None, "p50": None, "p95": None, "max": None, "mean": None}
+    ordered = sorted(lengths)
+    return {
+        "min": ordered[0],
+        "p50": _percentile(ordered, 50),
+        "p95": _percentile(ordered, 95),
+        "max": ordered[-1],
+        "mean": round(sum(ordered) / len(ordered), 1),
+    }
+
+
+def _features() -> Any:
+    from datasets import Features, Value
+    from datasets import Sequence as HFSequence
+
+    text = Value("string")
+    return Features(
+        {
+            "example_id": text,
+            "group_id": text,
+            "kind": text,
+            "emotion": text,
+            "style": text,
+            "source": text,
+            "backend": text,
+            "input_ids": HFSequence(Value("int32")),
+            "labels": HFSequence(Value("int32")),
+            "n_tokens": Value("int32"),
+            "n_answer_tokens": Value("int32"),
+        }
+    )
+
+
+def build_examples(
+    pairs_rows: Any,
+    translation_rows: Any,
+    tokenizer: Any,
+    preset: Preset,
+    seed: int = 0,
+    *,
+    conversations: Any = None,
+    eval_fraction: float | None = None,
+    max_exchanges_per_chunk: int = 300,
+    chunk_overlap: float = 0.2,
+) -> tuple[Any, dict[str, Any]]:
+    """Tokenized train/eval examples and their stats.
+
+    ``pairs_rows``: therapy_pairs rows (polars DataFrame or mappings) of all emotions.
+    ``translation_rows``: translations rows, or None/empty when translation was skipped.
+    ``conversations``: optional mappings ``{conversation_id, turns: [{role, content}],
+    source?, emotion?, instruction?}`` from a conversation source.
+
+    Returns ``(DatasetDict, stats)``: the DatasetDict has a "train" and an "eval"
+    split, each only when it has examples; ``_stats`` lists the stats keys.
+    """
+    from datasets import Dataset, DatasetDict
+
+    eval_fraction = preset.eval_split if eval_fraction is None else eval_fraction
+    rejected = _Rejections()
+    pair_examples, pairs_by_id = _pair_examples(_rows(pairs_rows), rejected)
+    candidates = (
+        pair_examples
+        + _translation_examples(_rows(translation_rows), pairs_by_id, rejected)
+        + _conversation_examples(
+            _rows(conversations), max_exchanges_per_chunk, chunk_overlap, rejected
+        )
+    )
+
+    kept: list[dict[str, Any]] = []
+    too_long: list[dict[str, Any]] = []
+    no_answer: list[str] = []
+    for example in candidates:
+        chat = formatting.tokenize_chat(
+            tokenizer, example.pop("messages"), example.pop("trainable", None)
+        )
+        n_tokens = len(chat.input_ids)
+        if n_tokens > preset.max_length:
+            too_long.append({"id": example["example_id"], "tokens": n_tokens})
+            continue
+        if chat.answer_token_count == 0:  # e.g. a conversation chunk that is all overlap
+            no_answer.append(example["example_id"])
+            continue
+        kept.append(
+            {
+                **example,
+                "input_ids": chat.input_ids,
+                "labels": chat.labels,
+                "n_tokens": n_tokens,
+                "n_answer_tokens": chat.answer_token_count,
+            }
+        )
+
+    held_out = eval_groups((e["group_id"] for e in kept), eval_fraction, seed)
+    splits: dict[str, list[dict[str, Any]]] = {TRAIN: [], EVAL: []}
+    for example in sorted(kept, key=lambda e: e["example_id"]):
+        splits[EVAL if example["group_id"] in held_out else TRAIN].append(example)
+
+    features = _features()
+    # An empty split is left out: datasets cannot save and reload a zero-row split.
+    dataset = DatasetDict(
+        {name: Dataset.from_list(rows, features=features) for name, rows in splits.items() if rows}
+    )
+    stats = _stats(preset, tokenizer, seed, eval_fraction, splits, rejected, too_long, no_answer)
+    return dataset, stats
+
+
+def _stats(
+    preset: Preset,
+    tokenizer: Any,
+    seed: int,
+    eval_fraction: float,
+    splits: dict[str, list[dict[str, Any]]],
+    rejected: _Rejections,
+    too_long: list[dict[str, Any]],
+    no_answer: list[str],
+) -> dict[str, Any]:
+    """What the lead puts into the materialization metadata.
+
+    Keys: preset, max_length, seed, eval_fraction, chat_template_sha256,
+    examples_total, examples_per_split, per_split (kind/emotion/style/source/backend
+    counts per split), token_lengths (min/p50/p95/max/mean of all kept examples),
+    answer_token_lengths, filtered (counts by reason), too_long (first LISTED_LIMIT
+    ``{id, tokens}``), invalid_rows (first LISTED_LIMIT ``{id, reason}``), no_answer_ids.
+    """
+    everything = splits[TRAIN] + splits[EVAL]
+
+    def counter(rows: list[dict[str, Any]], field: str) -> dict[str, int]:
+        return dict(
+            sorted(Counter(str(r[field]) if r[field] is not None else "none" for r in rows).items())
+        )
+
+    template = tokenizer.chat_template or ""
+    filtered = dict(rejected.counts)
+    filtered.update({"too_long": len(too_long), "no_answer_tokens": len(no_answer)})
+    return {
+        "preset": preset.name,
+        "max_length": preset.max_length,
+        "seed": seed,
+        "eval_fraction": eval_fraction,
+        "chat_template_sha256": hashlib.sha256(template.encode("utf-8")).hexdigest(),
+        "examples_total": len(everything),
+        "examples_per_split": {name: len(rows) for name, rows in splits.items()},
+        "per_split": {
+            name: {
+                field: counter(rows, field)
+                for field in ("kind", "emotion", "style", "source", "backend")
+            }
+            for name, rows in splits.items()
+        },
+        "token_lengths": length_summary([r["n_tokens"] for r in everything]),
+        "answer_token_lengths": length_summary([r["n_answer_tokens"] for r in everything]),
+        "filtered": dict(sorted(filtered.items())),
+        "too_long": sorted(too_long, key=lambda r: -r["tokens"])[:LISTED_LIMIT],
+        "invalid_rows": rejected.rows[:LISTED_LIMIT],
+        "no_answer_ids": no_answer[:LISTED_LIMIT],
+    }
+
+
+def save_dataset(dataset: Any, stats: Mapping[str, Any], target: Path | str) -> Path:
+    """Write the DatasetDict and its stats.json into ``target``, swapped in atomically."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        dataset.save_to_disk(str(building))
+        (building / STATS_FILE).write_text(
+            json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        storage.replace_dir(building, target)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def load_dataset(directory: Path | str) -> Any:
+    """The DatasetDict saved by ``save_dataset``."""
+    from datasets import load_from_disk
+
+    return load_from_disk(str(directory))
+
+
+def load_stats(directory: Path | str) -> dict[str, Any]:
+    return json.loads((Path(directory) / STATS_FILE).read_text(encoding="utf-8"))
+
+
+def load_tokenizer(preset: Preset, base_model: str | Path) -> Any:
+    """The tokenizer examples are built with: the base model's, with the preset's template if it sets one."""
+    from transformers import AutoTokenizer
+
+    check_model_access(preset, base_model)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
+    if preset.chat_template is not None:
+        tokenizer.chat_template = preset.chat_template
+    if tokenizer.pad_token is None:  # some bases ship without one; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+class DynamicPaddingCollator:
+    """Pads a batch to its longest example: input ids with the pad token, labels with -100.
+
+    Padding happens per batch at train time, so short examples cost short batches
+    (the stored dataset is never padded).
+    """
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, features: list[Mapping[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        longest = max(len(f["input_ids"]) for f in features)
+
+        def padded(key: str, value: int) -> Any:
+            return torch.tensor(
+                [list(f[key]) + [value] * (longest - len(f[key])) for f in features],
+                dtype=torch.long,
+            )
+
+        return {
+            "input_ids": padded("input_ids", self.pad_token_id),
+            "labels": padded("labels", formatting.IGNORE_INDEX),
+            "attention_mask": torch.tensor(
+                [
+                    [1] * len(f["input_ids"]) + [0] * (longest - len(f["input_ids"]))
+                    for f in features
+                ],
+                dtype=torch.long,
+            ),
+        }
