@@ -56,6 +56,25 @@ def run_all(sources: list[str], emotions: list[str], models: list[str]) -> int:
     return failures
 
 
+def chat(preset_name: str, message: str | None) -> int:
+    """Talk to the adapter that lora_adapter[preset_name] wrote under the data directory."""
+    from darija_assets.storage import Layout
+    from darija_assets.training import chat as chat_cli
+    from darija_assets.training.presets import get_preset
+
+    preset, layout = get_preset(preset_name), Layout()
+    adapter = layout.artifact("lora_adapter", preset.name)
+    if not (adapter / "adapter_config.json").exists():
+        print(
+            f"no adapter for {preset.name!r} at {adapter}: materialize lora_adapter first",
+            file=sys.stderr,
+        )
+        return 1
+    base = layout.artifact("base_model", preset.name) if preset.is_local_tiny else preset.model_id
+    argv = ["--base", str(base), "--adapter", str(adapter)]
+    return chat_cli.main(argv + (["--message", message] if message is not None else []))
+
+
 def main(argv: list[str] | None = None) -> int:
     from darija_assets.partitions import EMOTIONS
 
@@ -80,9 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1 if failures else 0
     if args.command == "chat":
-        from darija_assets.training.chat import chat_with_preset
-
-        return chat_with_preset(args.model, message=args.message)
+        return chat(args.model, args.message)
     return 2
 
 

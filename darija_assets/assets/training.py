@@ -6,22 +6,23 @@ sits in the `gpu` pool and carries the tags that route it to GPU workers on the 
 and Celery executors. The `tiny` preset trains on CPU.
 """
 
-import json
-
 import dagster as dg
-import polars as pl
 
 from darija_assets.assets.metadata import distribution, scalar_stats
 from darija_assets.assets.therapy import read_all_partitions, therapy_pairs
 from darija_assets.assets.translations import translations
 from darija_assets.partitions import EMOTIONS, model_partitions, source_partitions
 from darija_assets.resources import StorageResource
+from darija_assets.training.presets import PRESETS
 
 #: read by dagster-k8s's k8s_job_executor / run launcher from the step's tags
 GPU_K8S_CONFIG = {
     "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
     "pod_spec_config": {"node_selector": {"nvidia.com/gpu.present": "true"}},
 }
+
+
+LOSS_COLUMNS = ("step", "train_loss", "eval_loss")
 
 
 class TokenizeConfig(dg.Config):
@@ -34,7 +35,7 @@ class TrainConfig(dg.Config):
     seed: int = 42
 
 
-def _base_model(layout, preset, context) -> str:
+def base_model(layout, preset, context=None) -> str:
     """The base model a preset trains on: a local build for `tiny`, a Hub id otherwise."""
     if not preset.is_local_tiny:
         return preset.model_id
@@ -48,7 +49,8 @@ def _base_model(layout, preset, context) -> str:
     if pairs is not None:
         texts += pairs["input"].to_list() + pairs["output"].to_list()
     base_dir = ensure_tiny_base(layout.artifact("base_model", preset.name), texts)
-    context.log.info("tiny base model at %s", base_dir)
+    if context is not None:
+        context.log.info("tiny base model at %s", base_dir)
     return str(base_dir)
 
 
@@ -73,8 +75,7 @@ def tokenized_dataset(
     context: dg.AssetExecutionContext, config: TokenizeConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     """Chat-formatted examples with answer-only labels, split 90/10, in HF datasets format."""
-    from darija_assets.training.dataset import build_and_save
-    from darija_assets.training.presets import PRESETS
+    from darija_assets.training.dataset import build_examples, load_tokenizer, save_dataset
 
     preset = PRESETS[context.partition_key]
     layout = storage.layout()
@@ -82,33 +83,41 @@ def tokenized_dataset(
     if pairs is None or pairs.height == 0:
         raise dg.Failure(description="no therapy pairs yet: materialize therapy_job first")
     translated, _ = read_all_partitions(layout, "translations", list(EMOTIONS))
-    base = _base_model(layout, preset, context)
-    target = layout.artifact("tokenized_dataset", preset.name)
-    stats = build_and_save(
-        pairs.to_dicts(),
-        translated.to_dicts() if translated is not None else [],
-        base_model=base,
-        preset=preset,
-        target=target,
-        seed=config.seed,
-    )
+    base = base_model(layout, preset, context)
+    tokenizer = load_tokenizer(preset, base)
+    dataset, stats = build_examples(pairs, translated, tokenizer, preset, seed=config.seed)
+    target = save_dataset(dataset, stats, layout.artifact("tokenized_dataset", preset.name))
+
+    # Verify the loss mask on what was written, not on what we meant to write.
+    unmasked_mismatch = no_answer = 0
+    for split in dataset.values():
+        for labels, n_answer in zip(split["labels"], split["n_answer_tokens"]):
+            unmasked = sum(label != -100 for label in labels)
+            no_answer += unmasked == 0
+            unmasked_mismatch += unmasked != n_answer
+    train_stats = stats["per_split"].get("train", {})
     return dg.MaterializeResult(
         metadata={
             "base_model": base,
             "emotions": ", ".join(emotions),
+            **{f"examples_{split}": n for split, n in stats["examples_per_split"].items()},
             **scalar_stats(stats),
-            "examples_per_emotion": distribution(stats.get("per_emotion", {}), label="emotion"),
-            "examples_per_kind": distribution(stats.get("per_kind", {}), label="kind"),
+            **scalar_stats(stats["token_lengths"], prefix="tokens_"),
+            **scalar_stats(
+                {k: v for k, v in stats["filtered"].items() if isinstance(v, int)},
+                prefix="filtered_",
+            ),
+            "train_per_emotion": distribution(train_stats.get("emotion", {}), label="emotion"),
+            "train_per_kind": distribution(train_stats.get("kind", {}), label="kind"),
             "path": dg.MetadataValue.path(str(target)),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="answer_only_loss",
-                passed=stats["examples_without_answer_tokens"] == 0
-                and stats["prompt_tokens_in_loss"] == 0,
+                passed=no_answer == 0 and unmasked_mismatch == 0,
                 metadata={
-                    "examples_without_answer_tokens": stats["examples_without_answer_tokens"],
-                    "prompt_tokens_in_loss": stats["prompt_tokens_in_loss"],
+                    "examples_without_answer_tokens": no_answer,
+                    "mask_mismatches": unmasked_mismatch,
                 },
             )
         ],
@@ -131,14 +140,16 @@ def lora_adapter(
     context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     """A LoRA adapter (QLoRA on CUDA), resumable from its last checkpoint."""
-    from darija_assets.training.presets import PRESETS
-    from darija_assets.training.trainer import check_hardware, train_adapter
+    from darija_assets.training.preflight import preflight
+    from darija_assets.training.trainer import train_adapter
 
     preset = PRESETS[context.partition_key]
-    check_hardware(preset)  # fail fast, before anything heavy loads, when CUDA is needed but absent
     layout = storage.layout()
+    base = base_model(layout, preset, context)
+    device = preflight(
+        preset, base
+    )  # fails fast, before anything heavy loads, without CUDA or access
     dataset_dir = layout.artifact("tokenized_dataset", preset.name)
-    base = _base_model(layout, preset, context)
     output_dir = layout.artifact("lora_adapter", preset.name)
     result = train_adapter(
         preset,
@@ -148,31 +159,35 @@ def lora_adapter(
         layout.work("lora_adapter", preset.name),
         max_steps=config.max_steps or None,
         seed=config.seed,
-        lineage={"dataset": str(dataset_dir), "run_id": context.run.run_id},
+        lineage={"dataset": str(dataset_dir), "dagster_run_id": context.run.run_id},
         log=context.log.info,
     )
-    history = pl.DataFrame(result.loss_history)
+    curve = result.loss_curve()
     return dg.MaterializeResult(
         metadata={
-            "base_model": base,
-            **scalar_stats(result.metrics),
+            "base_model": str(base),
+            "device": device,
+            "global_step": result.global_step,
             "resumed_from_step": result.resumed_from_step or 0,
+            "train_examples": result.train_examples,
+            "eval_examples": result.eval_examples,
+            **scalar_stats(result.metrics),
+            # a step logs train loss, eval loss or both: NaN marks the one it did not log
             "loss_curve": dg.MetadataValue.table(
-                records=[dg.TableRecord(row) for row in history.to_dicts()],
+                records=[
+                    dg.TableRecord(
+                        {k: float("nan") if row[k] is None else row[k] for k in LOSS_COLUMNS}
+                    )
+                    for row in curve
+                ],
                 schema=dg.TableSchema(
                     columns=[
-                        dg.TableColumn(name, str(dtype).lower())
-                        for name, dtype in history.schema.items()
+                        dg.TableColumn(k, "int" if k == "step" else "float") for k in LOSS_COLUMNS
                     ]
                 ),
-            )
-            if history.height
-            else "no steps logged",
+            ),
             "model_card": dg.MetadataValue.md(
                 (output_dir / "README.md").read_text(encoding="utf-8")
-            ),
-            "adapter_config": dg.MetadataValue.json(
-                json.loads((output_dir / "adapter_config.json").read_text(encoding="utf-8"))
             ),
             "path": dg.MetadataValue.path(str(output_dir)),
         },
