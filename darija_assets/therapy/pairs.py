@@ -17,9 +17,9 @@ import polars as pl
 
 from darija_assets.llm.base import Backend
 from darija_assets.llm.cache import AnswerCache
+from darija_assets.llm.frames import accepted_frame, quarantine_frame
 from darija_assets.llm.runner import run_task
 from darija_assets.llm.tasks.pairs import DEFAULT_INSTRUCTION, TherapyPairTask
-from darija_assets.llm.frames import accepted_frame, rejected_frame
 from darija_assets.therapy.selection import DEFAULT_SEED, resolve_quota, select_for_emotion
 
 PAIRS_SCHEMA = {
@@ -108,12 +108,6 @@ def generate_pairs(
         .select(list(PAIRS_SCHEMA))
         .cast(PAIRS_SCHEMA)
     )
-    rejected = rejected_frame(result)
-    quarantine = (
-        selected.join(rejected, on="pair_id", how="inner", maintain_order="left")
-        .with_columns(pl.lit(STAGE).alias("stage"))
-        .select(list(QUARANTINE_SCHEMA))
-        .cast(QUARANTINE_SCHEMA)
-    )
+    quarantine = quarantine_frame(result, selected, STAGE, QUARANTINE_SCHEMA)
     stats = {**selection_stats, **result.stats, "pairs": pairs.height}
     return PairsResult(pairs=pairs, quarantine=quarantine, stats=stats)

@@ -17,6 +17,7 @@ from darija_assets.llm.backends import make_backend
 from darija_assets.llm.backends.offline import OfflineBackend
 from darija_assets.llm.base import Backend, BackendUnavailable
 from darija_assets.llm.cache import AnswerCache
+from darija_assets.llm.frames import accepted_frame, quarantine_frame
 from darija_assets.llm.runner import run_task
 from darija_assets.llm.tasks.translate import (
     DEFAULT_BACKEND,
@@ -24,7 +25,6 @@ from darija_assets.llm.tasks.translate import (
     FIELDS,
     TranslationTask,
 )
-from darija_assets.llm.frames import accepted_frame, rejected_frame
 
 TRANSLATIONS_SCHEMA = {
     "pair_id": pl.String,
@@ -119,13 +119,7 @@ def translate_pairs(
         .select(list(TRANSLATIONS_SCHEMA))
         .cast(TRANSLATIONS_SCHEMA)
     )
-    rejected = rejected_frame(result)
-    quarantine = (
-        emotions.join(rejected, on="pair_id", how="inner", maintain_order="left")
-        .with_columns(pl.lit(STAGE).alias("stage"))
-        .select(list(QUARANTINE_SCHEMA))
-        .cast(QUARANTINE_SCHEMA)
-    )
+    quarantine = quarantine_frame(result, emotions, STAGE, QUARANTINE_SCHEMA)
     stats = {
         **result.stats,
         "pairs": pairs_df.height,

@@ -11,7 +11,7 @@ so nothing from torch, transformers, peft, trl, datasets or bitsandbytes here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: every projection of a Gemma 2 / Qwen 2 / Llama block, as the original project trained them
 ALL_LINEAR_PROJECTIONS: tuple[str, ...] = (
@@ -124,26 +124,12 @@ PRESETS: dict[str, Preset] = {
     "atlas-chat-2b": _original_atlas_recipe("atlas-chat-2b", "MBZUAI-Paris/Atlas-Chat-2B"),
     "atlas-chat-9b": _original_atlas_recipe("atlas-chat-9b", "MBZUAI-Paris/Atlas-Chat-9B"),
     # A non-Gemma base with a ChatML template and a system turn, to keep the formatting honest.
-    "qwen2.5-0.5b-instruct": Preset(
-        name="qwen2.5-0.5b-instruct",
-        model_id="Qwen/Qwen2.5-0.5B-Instruct",
+    # It is trained with the Atlas recipe unchanged (same QLoRA shape, batches and optimizer);
+    # only where it comes from, its family and its ungated licence differ. chat_template stays
+    # None: Qwen ships a ChatML template.
+    "qwen2.5-0.5b-instruct": replace(
+        _original_atlas_recipe("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct"),
         family="qwen2",
-        chat_template=None,  # Qwen ships a ChatML template
-        max_length=512,
-        lora_r=16,
-        lora_alpha=16,
-        lora_dropout=0.05,
-        target_modules=ALL_LINEAR_PROJECTIONS,
-        quantization=NF4_DOUBLE_BF16,
-        per_device_batch=2,
-        grad_accum=8,
-        epochs=1.0,
-        lr=2e-4,
-        optimizer="paged_adamw_32bit",
-        eval_split=0.1,
-        eval_steps=50,
-        save_steps=50,
-        requires_cuda=True,
         gated=False,
     ),
 }

@@ -16,25 +16,32 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 from darija_assets.llm import lexicon
 from darija_assets.llm.base import (
     Accepted,
     LLMTask,
-    MalformedAnswer,
     Prompt,
     Rejected,
     Verdict,
     WorkItem,
 )
+from darija_assets.llm.tasks.text_checks import answers_per_item
 
 #: the teacher's default label set, as the original project used it
 #: (``darija_assets.partitions.EMOTIONS`` holds the same names for the Dagster layer)
 DEFAULT_LABELS: tuple[str, ...] = ("Joy", "Love", "Surprise", "Sadness", "Anger", "Fear", "Neutral")
 #: the label set of the original project's Gemini pass
-GEMINI_PASS_LABELS: tuple[str, ...] = ("JOY", "SADNESS", "ANGER", "FEAR", "DISGUST", "SURPRISE", "NEUTRAL")
+GEMINI_PASS_LABELS: tuple[str, ...] = (
+    "JOY",
+    "SADNESS",
+    "ANGER",
+    "FEAR",
+    "DISGUST",
+    "SURPRISE",
+    "NEUTRAL",
+)
 PROMPT_VERSION = "labels-v1"
 
 _GUIDANCE = {
@@ -52,7 +59,8 @@ _ANSWER_FORMAT = (
     'Answer with JSON only: {"labels": [{"id": "<id>", "label": "<label>"}, ...]}, '
     "one entry per sentence, using the ids you were given."
 )
-_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+# the reason quarantines have always shown for labels JSON without the array
+_NO_LABELS_ARRAY = 'answer JSON has no "labels" array'
 
 
 class LabelTask(LLMTask):
@@ -70,7 +78,8 @@ class LabelTask(LLMTask):
         self._by_folded = dict(zip(folded, labels))
         # The label set changes the answer, so it takes part in the cache key.
         self.prompt_version = (
-            PROMPT_VERSION if labels == DEFAULT_LABELS
+            PROMPT_VERSION
+            if labels == DEFAULT_LABELS
             else f"{PROMPT_VERSION}+{hashlib.sha256('|'.join(labels).encode()).hexdigest()[:8]}"
         )
 
@@ -78,7 +87,10 @@ class LabelTask(LLMTask):
     def response_schema(self) -> dict[str, Any]:
         entry = {
             "type": "object",
-            "properties": {"id": {"type": "string"}, "label": {"type": "string", "enum": list(self.labels)}},
+            "properties": {
+                "id": {"type": "string"},
+                "label": {"type": "string", "enum": list(self.labels)},
+            },
             "required": ["id", "label"],
         }
         return {
@@ -90,54 +102,64 @@ class LabelTask(LLMTask):
     def build_prompt(self, items: list[WorkItem]) -> Prompt:
         guidance = [
             template.format(label=self._by_folded[key])
-            for key, template in _GUIDANCE.items() if key in self._by_folded
+            for key, template in _GUIDANCE.items()
+            if key in self._by_folded
         ]
-        system = "\n".join([
-            _ROLE,
-            f"Choose exactly one label per sentence from: {', '.join(self.labels)}.",
-            *(f"- {line}" for line in guidance),
-            _DATA_NOT_INSTRUCTIONS,
-            _ANSWER_FORMAT,
-        ])
+        system = "\n".join(
+            [
+                _ROLE,
+                f"Choose exactly one label per sentence from: {', '.join(self.labels)}.",
+                *(f"- {line}" for line in guidance),
+                _DATA_NOT_INSTRUCTIONS,
+                _ANSWER_FORMAT,
+            ]
+        )
         sentences = [{"id": str(i), "text": item.text} for i, item in enumerate(items, start=1)]
         user = (
             f"Label these {len(items)} sentences (a JSON array of objects with id and text):\n"
             + json.dumps(sentences, ensure_ascii=False)
         )
-        return Prompt(system=system, user=user, response_schema=self.response_schema(),
-                      temperature=0.0, max_output_tokens=64 + 24 * len(items))
+        return Prompt(
+            system=system,
+            user=user,
+            response_schema=self.response_schema(),
+            temperature=0.0,
+            max_output_tokens=64 + 24 * len(items),
+        )
 
     # -- judging ----------------------------------------------------------------
     def parse(self, completion_text: str, items: list[WorkItem]) -> dict[str, Verdict]:
-        entries = _answer_entries(completion_text)
         by_id = {str(i): item for i, item in enumerate(items, start=1)}
         verdicts: dict[str, Verdict] = {}
-        given: dict[str, list[Any]] = {}  # item key -> every label the answer gave it
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            item = by_id.get(str(entry.get("id", "")).strip())
-            if item is None:
-                continue  # an id we never asked about: the asked one counts as missing
-            given.setdefault(item.key, []).append(entry.get("label"))
-            verdict = self.judge_label(entry.get("label"))
-            if item.key in verdicts and verdicts[item.key] != verdict:
-                verdict = Rejected(reason="the answer gave this id two different labels",
-                                   raw=json.dumps(given[item.key], ensure_ascii=False))
-            verdicts[item.key] = verdict
+        for item, entries in answers_per_item(
+            completion_text, "labels", by_id, no_list_reason=_NO_LABELS_ARRAY
+        ):
+            given = [entry.get("label") for entry in entries]
+            judged = [self.judge_label(label) for label in given]
+            # an id answered more than once counts only if every answer says the same
+            if any(verdict != judged[0] for verdict in judged[1:]):
+                verdicts[item.key] = Rejected(
+                    reason="the answer gave this id two different labels",
+                    raw=json.dumps(given, ensure_ascii=False),
+                )
+            else:
+                verdicts[item.key] = judged[0]
         return verdicts
 
     def judge_label(self, raw_label: Any) -> Verdict:
         if not isinstance(raw_label, str):
-            return Rejected(reason=f"label {raw_label!r} is not a string",
-                            raw=json.dumps(raw_label, ensure_ascii=False))
+            return Rejected(
+                reason=f"label {raw_label!r} is not a string",
+                raw=json.dumps(raw_label, ensure_ascii=False),
+            )
         if raw_label in self.labels:
             return Accepted(value={"label": raw_label})
         repaired = self._by_folded.get(raw_label.strip().casefold())
         if repaired is not None:
             return Accepted(value={"label": repaired}, raw=raw_label)
-        return Rejected(reason=f"label {raw_label!r} is not one of {', '.join(self.labels)}",
-                        raw=raw_label)
+        return Rejected(
+            reason=f"label {raw_label!r} is not one of {', '.join(self.labels)}", raw=raw_label
+        )
 
     # -- offline ----------------------------------------------------------------
     def offline(self, item: WorkItem) -> Verdict:
@@ -147,21 +169,6 @@ class LabelTask(LLMTask):
         neutral = self._by_folded.get(lexicon.NEUTRAL.casefold())
         if neutral is not None:
             return Accepted(value={"label": neutral})
-        return Rejected(reason="the lexicon found no cue for any label of this set, "
-                               "and the set has no Neutral")
-
-
-def _answer_entries(text: str) -> list[Any]:
-    """The list of ``{id, label}`` entries, from ``{"labels": [...]}`` or a bare array
-    (tolerating a markdown code fence around it)."""
-    fenced = _FENCE.match(text)
-    body = fenced.group(1) if fenced else text
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise MalformedAnswer(f"answer is not valid JSON: {exc.msg} at char {exc.pos}") from exc
-    if isinstance(data, dict) and isinstance(data.get("labels"), list):
-        return data["labels"]
-    if isinstance(data, list):
-        return data
-    raise MalformedAnswer('answer JSON has no "labels" array')
+        return Rejected(
+            reason="the lexicon found no cue for any label of this set, and the set has no Neutral"
+        )

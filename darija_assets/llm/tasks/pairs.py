@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from darija_assets.llm.base import Accepted, LLMTask, Prompt, Rejected, Verdict, WorkItem
-from darija_assets.llm.tasks.text_checks import answer_objects, script_shares
+from darija_assets.llm.tasks.text_checks import first_answer_per_item, script_shares
 from darija_assets.llm.templates import therapy_template
 
 DEFAULT_INSTRUCTION = "Act as a Moroccan psychologist and help this user."
@@ -159,17 +159,13 @@ class TherapyPairTask(LLMTask):
         )
 
     def parse(self, completion_text: str, items: list[WorkItem]) -> dict[str, Verdict]:
-        by_key = {it.key: it for it in items}
         verdicts: dict[str, Verdict] = {}
-        for obj in answer_objects(completion_text, "answers"):
-            key = str(obj.get("id", ""))
-            if key not in by_key or key in verdicts:
-                continue  # unknown or repeated ids are ignored; a missing id is retried
-            response = obj.get("response")
+        for item, answer in first_answer_per_item(completion_text, "answers", items):
+            response = answer.get("response")
             if not isinstance(response, str):
-                verdicts[key] = Rejected(f"response is not text: {response!r}"[:200])
-                continue
-            verdicts[key] = self.validate(response, by_key[key])
+                verdicts[item.key] = Rejected(f"response is not text: {response!r}"[:200])
+            else:
+                verdicts[item.key] = self.validate(response, item)
         return verdicts
 
     def validate(self, response: str, item: WorkItem) -> Verdict:

@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from darija_assets.llm.base import Accepted, LLMTask, Prompt, Rejected, Verdict, WorkItem
-from darija_assets.llm.tasks.text_checks import answer_objects, script_shares
+from darija_assets.llm.tasks.text_checks import first_answer_per_item, script_shares
 
 PROMPT_VERSION = "translate-v1"
 #: the original project's translator: Groq, Llama 3.3 70B, temperature 0 (literal, no creativity)
@@ -134,13 +134,10 @@ class TranslationTask(LLMTask):
         )
 
     def parse(self, completion_text: str, items: list[WorkItem]) -> dict[str, Verdict]:
-        by_key = {it.key: it for it in items}
-        verdicts: dict[str, Verdict] = {}
-        for obj in answer_objects(completion_text, "translations"):
-            key = str(obj.get("id", ""))
-            if key in by_key and key not in verdicts:
-                verdicts[key] = self.validate(obj, by_key[key])
-        return verdicts
+        return {
+            item.key: self.validate(answer, item)
+            for item, answer in first_answer_per_item(completion_text, "translations", items)
+        }
 
     def validate(self, answer: dict[str, Any], item: WorkItem) -> Verdict:
         """Clean both fields of ``answer`` and accept them, or reject with the reason."""
