@@ -37,6 +37,7 @@ validate: install
 bench: install
 	$(BIN)/python benchmarks/bench_text.py
 	$(BIN)/python benchmarks/bench_llm.py
+	$(BIN)/python benchmarks/bench_pairs.py
 
 lint: install
 	$(BIN)/ruff check darija_assets darija_assets_tests benchmarks
