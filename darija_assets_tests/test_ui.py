@@ -1,0 +1,103 @@
+"""`dagster dev` as a person starts it (from the repo root, over workspace.yaml): the web
+server comes up, loads the code location and serves the graph through its GraphQL API.
+
+`dagster dev` started from a non-interactive shell ignores SIGINT/SIGTERM, so the test
+starts it in its own process group and stops the whole group by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_S = 180
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(port: int, query: str) -> dict:
+    response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query}, timeout=30)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    port = _free_port()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DARIJA_DATA_DIR": str(home / "data")}
+    dagster = Path(sys.executable).with_name("dagster")
+    process = subprocess.Popen(
+        [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            assert process.poll() is None, "dagster dev exited during start-up"
+            try:
+                data = _graphql(
+                    port,
+                    "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }",
+                )
+                entries = data["workspaceOrError"]["locationEntries"]
+                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "dagster dev did not load the code location in time"
+            time.sleep(1)
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def test_the_ui_serves_the_eight_partitioned_assets(webserver):
+    data = _graphql(webserver, "{ assetNodes { assetKey { path } partitionKeys groupName } }")
+    nodes = {node["assetKey"]["path"][0]: node for node in data["assetNodes"]}
+    assert set(nodes) == {
+        "raw_corpus",
+        "clean_text",
+        "sentences",
+        "teacher_labels",
+        "therapy_pairs",
+        "translations",
+        "tokenized_dataset",
+        "lora_adapter",
+    }
+    assert "sample" in nodes["raw_corpus"]["partitionKeys"]
+    assert "Sadness" in nodes["therapy_pairs"]["partitionKeys"]
+    assert "tiny" in nodes["lora_adapter"]["partitionKeys"]
+
+
+def test_the_recrawl_schedule_is_listed_and_off(webserver):
+    data = _graphql(
+        webserver,
+        """{ schedulesOrError(repositorySelector: {repositoryName: "__repository__",
+              repositoryLocationName: "darija_assets"}) {
+              ... on Schedules { results { name scheduleState { status } } } } }""",
+    )
+    schedules = {
+        s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]
+    }
+    assert schedules == {"daily_recrawl": "STOPPED"}
