@@ -142,12 +142,15 @@ def invisible_re(options: CleanOptions) -> str:
     return rf"[[\p{{Mn}}\p{{Me}}\p{{Cf}}]--[{kept_class(options)}]]"
 
 
-def pyarabic_expr(expr: pl.Expr, options: CleanOptions = CleanOptions()) -> pl.Expr:
+def pyarabic_expr(
+    expr: pl.Expr, options: CleanOptions = CleanOptions(), delete: bool = True
+) -> pl.Expr:
     """PyArabic's letter normalisation as polars expressions (see the module docstring).
 
     Each rule is one character-class replacement (several times faster than one
     ``replace_many`` of all the pairs). The rules touch disjoint characters, so their
-    order does not change the result.
+    order does not change the result. With ``delete=False`` the tashkeel/tatweel deletion
+    is left out: ``clean_expr`` does it in its invisible-character pass instead.
     """
     rules: list[tuple[str, str]] = []
     if options.normalize_ligatures:
@@ -155,7 +158,7 @@ def pyarabic_expr(expr: pl.Expr, options: CleanOptions = CleanOptions()) -> pl.E
     deleted = (TASHKEEL_CLASS if options.strip_tashkeel else "") + (
         TATWEEL if options.strip_tatweel else ""
     )
-    if deleted:
+    if deleted and delete:
         rules.append((deleted, ""))
     if options.normalize_hamza:
         for base in dict.fromkeys(HAMZA_TASHEEL.values()):
@@ -187,9 +190,15 @@ def clean_expr(
         expr = expr.str.replace_many(list(entities), list(entities.values()))
     for pattern in WEB_REMNANT_RES:
         expr = expr.str.replace_all(pattern, " ")
-    expr = pyarabic_expr(expr, options)
+    # Tashkeel is Mn and not kept when stripped, so the invisible pass deletes it; tatweel
+    # joins that pass too (one pass fewer; deletion and the other rules touch disjoint
+    # characters, so doing it after them changes nothing).
+    expr = pyarabic_expr(expr, options, delete=False)
+    deleted = (
+        rf"[{invisible_re(options)}{TATWEEL}]" if options.strip_tatweel else invisible_re(options)
+    )
     return (
-        expr.str.replace_all(invisible_re(options), "")
+        expr.str.replace_all(deleted, "")
         .str.replace_all(noise_re(options), " ")
         .str.replace_all(SPACE_RUN_RE, " ")
         .str.replace_all(AROUND_NEWLINE_RE, "\n")
