@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--model", action="append", help="model preset(s); default: tiny")
 
-    chat = commands.add_parser("chat", help="talk to a trained adapter")
-    chat.add_argument("--model", default="tiny", help="model preset whose adapter to load")
-    chat.add_argument("--message", help="ask once and exit (default: interactive)")
+    talk = commands.add_parser("chat", help="talk to a trained adapter")
+    talk.add_argument("--model", default="tiny", help="model preset whose adapter to load")
+    talk.add_argument("--message", help="ask once and exit (default: interactive)")
 
     args = parser.parse_args(argv)
     if args.command == "run-all":

@@ -94,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_new_tokens=args.max_new_tokens,
             temperature=args.temperature,
         )
+        if not answer:
+            print("(empty answer: the model ended its turn at once)", file=sys.stderr, flush=True)
         print(answer, flush=True)
 
     if args.message is not None:

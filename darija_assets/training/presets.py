@@ -112,8 +112,10 @@ PRESETS: dict[str, Preset] = {
         quantization=None,
         per_device_batch=2,
         grad_accum=1,
-        epochs=1.0,
-        lr=2e-4,
+        # A randomly initialised model this small learns nothing in one pass at 2e-4: a few
+        # epochs at a high rate let the embedded default at least pick up Darija words.
+        epochs=3.0,
+        lr=1e-2,
         optimizer="adamw_torch",
         eval_split=0.1,
         eval_steps=50,
