@@ -43,7 +43,7 @@ def _materialize(home: Path, data: Path, select: str, partition: str, extra_env=
         "asset",
         "materialize",
         "-m",
-        "darija_assets.definitions",
+        "darija_assets",
         "--select",
         select,
         "--partition",

@@ -34,7 +34,7 @@ def test_definitions_validate_from_the_cli(tmp_path):
             "definitions",
             "validate",
             "-m",
-            "darija_assets.definitions",
+            "darija_assets",
         ],
         capture_output=True,
         text=True,
