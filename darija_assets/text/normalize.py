@@ -216,6 +216,26 @@ def clean_series(text: pl.Series, options: CleanOptions = CleanOptions()) -> pl.
     )
 
 
+def keeps_only_arabic_letters(options: CleanOptions) -> bool:
+    """Whether every letter ``clean_expr`` can leave is Arabic script.
+
+    Cleaned text holds only characters of ``kept_class`` and spaces or newlines: the noise
+    pass turns everything else (and every Latin token, unless kept) into a space, and the
+    passes after it only delete. In the kept class, ARABIC_LETTER_CLASS is all Arabic
+    script, and digits, punctuation and tashkeel are no letters; only Latin letters and
+    tatweel (a letter, Lm, of Common script) are letters of another script.
+    """
+    return options.strip_tatweel and not options.keep_latin
+
+
+def clean_arabic_script_ratio(clean: pl.Series, options: CleanOptions) -> float:
+    """``arabic_script_ratio`` of text cleaned with ``options``, without counting letters
+    when the options can only leave Arabic ones (then it is 1.0 if any letter is left)."""
+    if keeps_only_arabic_letters(options):
+        return 1.0 if clean.drop_nulls().str.contains(r"\p{L}").any() else 0.0
+    return arabic_script_ratio(clean)
+
+
 def clean_frame(
     df: pl.DataFrame,
     options: CleanOptions = CleanOptions(),
@@ -231,7 +251,12 @@ def clean_frame(
     if text_col not in df.columns:
         raise KeyError(f"clean_frame: column {text_col!r} not in {df.columns}")
     df = df.with_columns(pl.col(text_col).cast(pl.String))  # an all-null column has dtype Null
-    frame = df.with_columns(clean_series(df[text_col], options).alias(out_col))
+    entities = entity_table(df[text_col])
+    frame = (
+        df.lazy()
+        .with_columns(clean_expr(pl.col(text_col), options, entities).alias(out_col))
+        .collect(engine="streaming")
+    )
     raw = pl.col(text_col)
     reason = (
         pl.when(raw.is_null())
@@ -262,6 +287,6 @@ def clean_frame(
         "chars_in": chars_in,
         "chars_out": chars_out,
         "chars_removed": chars_in - chars_out,
-        "arabic_script_ratio": arabic_script_ratio(kept[out_col]),
+        "arabic_script_ratio": clean_arabic_script_ratio(kept[out_col], options),
     }
     return CleanResult(kept, quarantine, stats)

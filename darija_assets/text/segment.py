@@ -100,56 +100,79 @@ def split_sentences(
     if options.min_chars < 0 or options.max_chars < max(options.min_chars, 1):
         raise ValueError(f"split_sentences: bad length bounds {options}")
 
-    # The streaming engine splits batches of rows on every core.
-    fragments = (
+    # One streaming query (it splits batches of rows on every core) cuts each row into
+    # fragments, keeps those with text, numbers them, and flattens them with their ids:
+    # hashing every fragment here, in parallel, costs less than hashing the kept ones after.
+    # Per-row counts stay on the first flat row of their input row (position 0, or null
+    # for a row left with no fragment) so they are summed once.
+    text = pl.col(text_col).fill_null("")
+    segmented = (
         df.lazy()
         .select(
             "url",
             "source",
-            split_expr(pl.col(text_col)).alias("fragments"),
-            (pl.col(text_col).fill_null("").str.strip_chars() == "").alias("no_text"),
+            split_expr(pl.col(text_col)).alias("sentence"),
+            # as ``strip_chars() == ""``: both use Unicode White_Space
+            (~text.str.contains(r"\S")).alias("no_text"),
         )
-        .with_columns(pl.col("fragments").list.len().alias("fragment_count"))
+        .with_columns(pl.col("sentence").list.len().alias("fragment_count"))
         .with_columns(
-            pl.col("fragments").list.eval(
+            pl.col("sentence").list.eval(
                 pl.element().filter(pl.element().str.contains(HAS_TEXT_RE))
             )
         )
-        .with_columns(pl.int_ranges(0, pl.col("fragments").list.len()).alias("position"))
+        .with_columns(
+            pl.int_ranges(0, pl.col("sentence").list.len(), dtype=pl.Int64).alias("position")
+        )
+        .explode(["sentence", "position"], empty_as_null=True)
+        .with_columns(
+            pl.col("sentence").str.len_chars().alias("length"),
+            sentence_id_expr(pl.col("sentence")).alias("sentence_id"),
+        )
+        # The id as a number: the same key for the same sentence, and several times
+        # faster to deduplicate on than the text or its hex (16 hex digits fit a UInt64).
+        .with_columns(pl.col("sentence_id").str.to_integer(base=16, dtype=pl.UInt64).alias("key"))
         .collect(engine="streaming")
     )
-    counts = fragments.select(
-        pl.col("fragment_count").sum(), pl.col("no_text").sum(), pl.col("position").list.len().sum()
-    ).row(0)
-    all_fragments, rows_without_text, text_fragments = (int(n or 0) for n in counts)
-    segmented = (
-        fragments.select("url", "source", "fragments", "position")
-        .explode(["fragments", "position"])
-        .drop_nulls("fragments")
-        .rename({"fragments": "sentence"})
-        .with_columns(pl.col("sentence").str.len_chars().alias("length"))
-    )
 
+    # A row with a null sentence stands for an input row left with no text fragment: its
+    # null length keeps it out of every filter and count below.
     too_long = pl.col("length") > options.max_chars
     too_short = pl.col("length") < options.min_chars
-    quarantine = segmented.filter(too_long).select(
-        "url",
-        "source",
-        "position",
-        "sentence",
-        pl.format("longer than {} chars ({})", pl.lit(options.max_chars), pl.col("length")).alias(
-            "reason"
-        ),
-        pl.lit(STAGE).alias("stage"),
+    in_bounds = pl.col("length").is_between(options.min_chars, options.max_chars)
+    first = pl.col("position").fill_null(0) == 0
+    counts = segmented.select(
+        pl.col("fragment_count").filter(first).sum(),
+        pl.col("no_text").filter(first).sum(),
+        pl.col("sentence").count(),
+        too_short.sum().alias("too_short"),
+        in_bounds.sum().alias("in_bounds"),
+    ).row(0)
+    all_fragments, rows_without_text, text_fragments, too_short_n, in_bounds_n = (
+        int(n or 0) for n in counts
     )
-    in_bounds = segmented.filter(~too_long & ~too_short)
+
+    quarantine = (
+        segmented.lazy()
+        .filter(too_long)
+        .select(
+            "url",
+            "source",
+            "position",
+            "sentence",
+            pl.format(
+                "longer than {} chars ({})", pl.lit(options.max_chars), pl.col("length")
+            ).alias("reason"),
+            pl.lit(STAGE).alias("stage"),
+        )
+        .collect()
+    )
+    keep = in_bounds
     if options.drop_duplicates:
-        kept = in_bounds.filter(pl.col("sentence").is_first_distinct())
-    else:
-        kept = in_bounds
-    frame = kept.with_columns(
-        sentence_id_expr(pl.col("sentence")).alias("sentence_id"), pl.col("position").cast(pl.Int64)
-    ).select(OUTPUT_COLUMNS)
+        # Copies of a sentence have its length, so they are all in bounds or all out: the
+        # first occurrence among all fragments is the first among those in bounds.
+        keep = in_bounds & pl.col("key").is_first_distinct()
+    frame = segmented.lazy().filter(keep).select(OUTPUT_COLUMNS).collect()
 
     stats = {
         "rows_in": df.height,
@@ -157,9 +180,9 @@ def split_sentences(
         "segments": text_fragments,
         # A row without text still splits into one blank fragment: not a segment.
         "empty_segments": all_fragments - text_fragments - rows_without_text,
-        "too_short": int(segmented.select(too_short.sum()).item()),
+        "too_short": too_short_n,
         "too_long": quarantine.height,
-        "duplicates": in_bounds.height - kept.height,
+        "duplicates": in_bounds_n - frame.height,
         "sentences_out": frame.height,
     }
     return SegmentResult(frame, quarantine, stats)
