@@ -18,6 +18,8 @@ from darija_assets.storage import Layout
 
 pytestmark = pytest.mark.slow
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 WHATSAPP_EXPORT = """\
 21/11/2026, 20:01 - Salma: واش نتي لاباس؟ توحشتك بزاف
 21/11/2026, 20:02 - Hind: الحمد لله، غير عيانة شوية من الخدمة
@@ -49,15 +51,19 @@ def _materialize(home: Path, data: Path, select: str, partition: str, extra_env=
         "--partition",
         partition,
     ]
+    # the instance config users get, run from a directory that is not DAGSTER_HOME
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
     done = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=300, check=False
+        command, env=env, cwd=home.parent, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
 def _materialized_partitions(home: Path, asset: str) -> set[str]:
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        return instance.get_materialized_partitions(dg.AssetKey(asset))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(home))
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            return instance.get_materialized_partitions(dg.AssetKey(asset))
 
 
 def test_materialize_one_partition_from_the_cli(tmp_path):
