@@ -61,6 +61,7 @@ def chat(preset_name: str, message: str | None) -> int:
     from darija_assets.storage import Layout
     from darija_assets.training import chat as chat_cli
     from darija_assets.training.presets import get_preset
+    from darija_assets.training.tiny import base_model_location
 
     preset, layout = get_preset(preset_name), Layout()
     adapter = layout.artifact("lora_adapter", preset.name)
@@ -70,8 +71,7 @@ def chat(preset_name: str, message: str | None) -> int:
             file=sys.stderr,
         )
         return 1
-    base = layout.artifact("base_model", preset.name) if preset.is_local_tiny else preset.model_id
-    argv = ["--base", str(base), "--adapter", str(adapter)]
+    argv = ["--base", base_model_location(layout, preset), "--adapter", str(adapter)]
     return chat_cli.main(argv + (["--message", message] if message is not None else []))
 
 

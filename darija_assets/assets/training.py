@@ -6,7 +6,11 @@ sits in the `gpu` pool and carries the tags that route it to GPU workers on the 
 and Celery executors. The `tiny` preset trains on CPU.
 """
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import dagster as dg
+import polars as pl
 
 from darija_assets.assets.metadata import distribution, scalar_stats
 from darija_assets.assets.therapy import read_all_partitions, therapy_pairs
@@ -14,6 +18,7 @@ from darija_assets.assets.translations import translations
 from darija_assets.partitions import EMOTIONS, model_partitions, source_partitions
 from darija_assets.resources import StorageResource
 from darija_assets.training.presets import PRESETS
+from darija_assets.training.tiny import base_model_location
 
 #: read by dagster-k8s's k8s_job_executor / run launcher from the step's tags
 GPU_K8S_CONFIG = {
@@ -35,23 +40,14 @@ class TrainConfig(dg.Config):
     seed: int = 42
 
 
-def base_model(layout, preset, context=None) -> str:
-    """The base model a preset trains on: a local build for `tiny`, a Hub id otherwise."""
-    if not preset.is_local_tiny:
-        return preset.model_id
-    from darija_assets.training.tiny import ensure_tiny_base
-
+def _tokenizer_corpus(layout, pairs: pl.DataFrame) -> Iterator[str]:
+    """Texts the tiny tokenizer is trained on. A generator, so the sentences are only
+    read when the tiny base still has to be built."""
     sentences, _ = read_all_partitions(layout, "sentences", source_partitions.get_partition_keys())
-    pairs, _ = read_all_partitions(layout, "therapy_pairs", list(EMOTIONS))
-    texts = []
     if sentences is not None:
-        texts += sentences["sentence"].to_list()
-    if pairs is not None:
-        texts += pairs["input"].to_list() + pairs["output"].to_list()
-    base_dir = ensure_tiny_base(layout.artifact("base_model", preset.name), texts)
-    if context is not None:
-        context.log.info("tiny base model at %s", base_dir)
-    return str(base_dir)
+        yield from sentences["sentence"]
+    yield from pairs["input"]
+    yield from pairs["output"]
 
 
 @dg.asset(
@@ -76,6 +72,7 @@ def tokenized_dataset(
 ) -> dg.MaterializeResult:
     """Chat-formatted examples with answer-only labels, split 90/10, in HF datasets format."""
     from darija_assets.training.dataset import build_examples, load_tokenizer, save_dataset
+    from darija_assets.training.tiny import ensure_tiny_base
 
     preset = PRESETS[context.partition_key]
     layout = storage.layout()
@@ -83,7 +80,10 @@ def tokenized_dataset(
     if pairs is None or pairs.height == 0:
         raise dg.Failure(description="no therapy pairs yet: materialize therapy_job first")
     translated, _ = read_all_partitions(layout, "translations", list(EMOTIONS))
-    base = base_model(layout, preset, context)
+    base = base_model_location(layout, preset)
+    if preset.is_local_tiny:
+        # built once from the corpus, then reused so every adapter keeps the same base
+        ensure_tiny_base(base, _tokenizer_corpus(layout, pairs))
     tokenizer = load_tokenizer(preset, base)
     dataset, stats = build_examples(pairs, translated, tokenizer, preset, seed=config.seed)
     target = save_dataset(dataset, stats, layout.artifact("tokenized_dataset", preset.name))
@@ -145,10 +145,14 @@ def lora_adapter(
 
     preset = PRESETS[context.partition_key]
     layout = storage.layout()
-    base = base_model(layout, preset, context)
-    device = preflight(
-        preset, base
-    )  # fails fast, before anything heavy loads, without CUDA or access
+    base = base_model_location(layout, preset)
+    if preset.is_local_tiny and not Path(base).is_dir():
+        # never rebuilt here: the dataset was tokenized with this base's tokenizer
+        raise dg.Failure(
+            description=f"no tiny base model at {base}: materialize tokenized_dataset[tiny] first"
+        )
+    # fails fast, before anything heavy loads, without CUDA or model access
+    device = preflight(preset, base)
     dataset_dir = layout.artifact("tokenized_dataset", preset.name)
     output_dir = layout.artifact("lora_adapter", preset.name)
     result = train_adapter(

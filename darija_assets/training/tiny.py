@@ -129,6 +129,14 @@ def is_built(directory: Path) -> bool:
     return all((Path(directory) / name).exists() for name in ("config.json", "tokenizer.json"))
 
 
+def base_model_location(layout: storage.Layout, preset: Any) -> str:
+    """Where ``preset``'s base model lives: the local tiny build under the data
+    directory, or the preset's Hub id."""
+    if preset.is_local_tiny:
+        return str(layout.artifact("base_model", preset.name))
+    return preset.model_id
+
+
 def ensure_tiny_base(directory: Path | str, texts: Iterable[str], seed: int = TINY_SEED) -> Path:
     """The tiny base model in ``directory``: built on first use, reused afterwards.
 
