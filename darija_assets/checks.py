@@ -27,6 +27,23 @@ def not_empty(asset: str, rows: int, *, what: str = "rows") -> dg.AssetCheckResu
     )
 
 
+def _bounded(
+    asset: str,
+    check_name: str,
+    value: float,
+    threshold: float,
+    passed: bool,
+    severity: dg.AssetCheckSeverity,
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check_name,
+        passed=passed,
+        severity=severity,
+        metadata={"value": round(value, 4), "threshold": threshold},
+    )
+
+
 def at_least(
     asset: str,
     check_name: str,
@@ -35,13 +52,7 @@ def at_least(
     *,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=check_name,
-        passed=value >= threshold,
-        severity=severity,
-        metadata={"value": round(value, 4), "threshold": threshold},
-    )
+    return _bounded(asset, check_name, value, threshold, value >= threshold, severity)
 
 
 def at_most(
@@ -52,13 +63,7 @@ def at_most(
     *,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=asset,
-        check_name=check_name,
-        passed=value <= threshold,
-        severity=severity,
-        metadata={"value": round(value, 4), "threshold": threshold},
-    )
+    return _bounded(asset, check_name, value, threshold, value <= threshold, severity)
 
 
 def all_in(

@@ -12,6 +12,7 @@ import dagster as dg
 
 from darija_assets.definitions import defs
 from darija_assets.partitions import EMOTIONS, MODEL_PRESETS
+from darija_assets_tests import GRAPH_ASSETS
 
 HEAVY_MODULES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "scrapy", "datasets")
 
@@ -47,16 +48,7 @@ def test_definitions_validate_from_the_cli(tmp_path):
 def test_graph_has_the_eight_assets_with_their_partitions():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {
-        "raw_corpus",
-        "clean_text",
-        "sentences",
-        "teacher_labels",
-        "therapy_pairs",
-        "translations",
-        "tokenized_dataset",
-        "lora_adapter",
-    }
+    assert keys == GRAPH_ASSETS
     partitions = {k: graph.get(dg.AssetKey(k)).partitions_def for k in keys}
     assert set(partitions["raw_corpus"].get_partition_keys()) >= {"sample", "9esa"}
     assert partitions["therapy_pairs"].get_partition_keys() == list(EMOTIONS)

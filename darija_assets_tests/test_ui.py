@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from darija_assets_tests import GRAPH_ASSETS
+
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -75,16 +77,7 @@ def webserver(tmp_path_factory):
 def test_the_ui_serves_the_eight_partitioned_assets(webserver):
     data = _graphql(webserver, "{ assetNodes { assetKey { path } partitionKeys groupName } }")
     nodes = {node["assetKey"]["path"][0]: node for node in data["assetNodes"]}
-    assert set(nodes) == {
-        "raw_corpus",
-        "clean_text",
-        "sentences",
-        "teacher_labels",
-        "therapy_pairs",
-        "translations",
-        "tokenized_dataset",
-        "lora_adapter",
-    }
+    assert set(nodes) == GRAPH_ASSETS
     assert "sample" in nodes["raw_corpus"]["partitionKeys"]
     assert "Sadness" in nodes["therapy_pairs"]["partitionKeys"]
     assert "tiny" in nodes["lora_adapter"]["partitionKeys"]
