@@ -14,6 +14,11 @@ from darija_assets.storage import write_parquet
 
 #: runner columns kept in every label row, beside backend and model
 LABEL_PROVENANCE = {"prompt_version": pl.String, "latency_s": pl.Float64, "raw_answer": pl.String}
+#: a quarantined sentence: where it came from, who judged it, and why it was refused
+QUARANTINE_SCHEMA = dict.fromkeys(
+    ("sentence_id", "sentence", "url", "source", "backend", "model", "reason", "raw", "stage"),
+    pl.String,
+)
 
 
 class LabelConfig(dg.Config):
@@ -50,7 +55,7 @@ def teacher_labels(
 ) -> dg.MaterializeResult:
     """One emotion label per sentence, batched, rate-limited, cached and resumable."""
     from darija_assets.llm.base import WorkItem
-    from darija_assets.llm.frames import accepted_frame, rejected_frame
+    from darija_assets.llm.frames import accepted_frame, quarantine_frame
     from darija_assets.llm.runner import run_task
     from darija_assets.llm.tasks.labels import LabelTask
 
@@ -74,9 +79,9 @@ def teacher_labels(
         pl.lit(datetime.now(timezone.utc).isoformat(timespec="seconds")).alias("labelled_at")
     )
     table = write_parquet(labelled, layout.table("teacher_labels", context.partition_key))
-    quarantined = sentence_info.join(
-        rejected_frame(result, key="sentence_id"), on="sentence_id", maintain_order="left"
-    ).with_columns(pl.lit("teacher_labels").alias("stage"))
+    quarantined = quarantine_frame(
+        result, sentence_info, "teacher_labels", QUARANTINE_SCHEMA, key="sentence_id"
+    )
     n_quarantined = write_quarantine(layout, "teacher_labels", context.partition_key, quarantined)
 
     quarantine_ratio = n_quarantined / len(items) if items else 0.0
