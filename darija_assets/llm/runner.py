@@ -1,11 +1,12 @@
 """Run one LLM task over many work items: batched, cached, rate-limited, resumable.
 
-The loop, for any task (labels, pairs, translations) and any backend:
+The loop, for any task (labels, pairs, translations) and any chain of teachers
+(``gemini,groq,offline`` or a single backend):
 
-1. Items with the same cache key (same question) are asked once; answers already
-   in the cache are reused without a request.
-2. The rest go out ``task.batch_size`` per request, several requests at a time
-   (threads), inside the limiter's RPM/TPM budget.
+1. Items with the same cache key (same question) are asked once; an answer already
+   in the cache from *any* teacher of the chain is reused without a request.
+2. The rest go to the first teacher, ``task.batch_size`` per request, several
+   requests at a time (threads), inside its RPM/TPM budget.
 3. Each answer is parsed by the task. Accepted items and final rejections are
    committed to the cache in one transaction per answered request *before* the
    request counts as done, so ``kill -9`` at any moment loses at most the requests
@@ -13,8 +14,13 @@ The loop, for any task (labels, pairs, translations) and any backend:
 4. Items the answer missed or got wrong are asked again in smaller batches, then
    alone, up to ``max_retries`` times, then quarantined with the last reason.
 5. 429s wait for the server's retry-after (and hold back every worker); 5xx and
-   timeouts back off exponentially with jitter. A 429 storm slows the run down,
-   it does not fail it.
+   timeouts back off exponentially with jitter.
+6. A teacher stops, cleanly, when its daily quota is spent (the vendor says so, or
+   the ledger counted the day's requests/tokens up to the limit), when a 429 asks
+   for a wait longer than ``max_wait_s``, or when the run has spent ``wait_budget_s``
+   waiting on 429s. Requests in flight are awaited and committed; what is left goes
+   to the next teacher of the chain, or stays *pending* in the result (with when the
+   quota resets) for the next run to continue. Nothing sleeps for hours.
 
 The offline backend needs none of this: it asks ``task.offline`` per item.
 """
@@ -24,9 +30,10 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from darija_assets.llm.backends.offline import OfflineBackend
@@ -38,29 +45,56 @@ from darija_assets.llm.base import (
     LLMError,
     LLMTask,
     MalformedAnswer,
+    QuotaExhausted,
     RateLimited,
     Rejected,
     TransientError,
     Verdict,
     WorkItem,
     cache_key,
+    task_fingerprint,
 )
 from darija_assets.llm.cache import AnswerCache, CachedAnswer
 from darija_assets.llm.limiter import RateLimiter, estimate_tokens
+from darija_assets.llm.quotas import QuotaLedger
 
 #: how much of a raw answer a quarantine row keeps (whole answers can be long)
 RAW_KEEP_CHARS = 2000
 MISSING_ID_REASON = "the answer did not include this id"
 
 
+@dataclass(frozen=True)
+class Stop:
+    """Why one teacher stopped before every item was answered."""
+
+    backend: str
+    model: str
+    reason: str
+    #: when the vendor's quota refills (UTC), when known
+    resets_at: datetime | None = None
+
+
 @dataclass
 class TaskResult:
-    """What a run produced. ``rows`` and ``quarantined`` follow the input order and
-    hold every input item exactly once between them."""
+    """What a run produced. ``rows`` and ``quarantined`` follow the input order; with
+    ``pending`` (item keys nobody answered yet: quotas or the wait budget ran out) they
+    hold every input item exactly once."""
 
     rows: list[dict[str, Any]]
     quarantined: list[dict[str, Any]]
     stats: dict[str, Any]
+    pending: list[str] = field(default_factory=list)
+    stops: list[Stop] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.pending
+
+    @property
+    def resets_at(self) -> datetime | None:
+        """The latest quota reset among the teachers that stopped (when to run again)."""
+        known = [s.resets_at for s in self.stops if s.resets_at is not None]
+        return max(known) if known else None
 
 
 class IncompleteRun(LLMError):
@@ -74,9 +108,46 @@ class IncompleteRun(LLMError):
         self.unanswered = unanswered
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How hard the runner tries; validated when built (a zero budget fails at once).
+
+    - concurrency: requests in flight at once (>= 1)
+    - max_retries: further tries of an item after a wrong or missing answer (>= 0)
+    - backoff_s, max_backoff_s: exponential backoff after 5xx/timeouts, first step and cap
+    - max_transport_retries: transport failures of one batch before its items give up
+    - max_rate_limit_waits: 429s of one batch before its items give up
+    - max_wait_s: the longest single retry-after the run waits for; a longer one (a
+      daily quota) stops the teacher instead of sleeping
+    - wait_budget_s: total seconds the run may spend paused by 429s before its teacher
+      stops (progress saved, the rest pending)
+    - seed: for the backoff jitter (tests)
+    """
+
+    concurrency: int = 4
+    max_retries: int = 3
+    backoff_s: float = 1.0
+    max_backoff_s: float = 60.0
+    max_transport_retries: int = 6
+    max_rate_limit_waits: int = 1000
+    max_wait_s: float = 300.0
+    wait_budget_s: float = 1800.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        for name in ("max_retries", "max_transport_retries", "max_rate_limit_waits"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("backoff_s", "max_backoff_s", "max_wait_s", "wait_budget_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+
+
 @dataclass
 class _Question:
-    """One distinct question (cache key) and every input item that asks it."""
+    """One distinct question (cache key for one teacher) and every item that asks it."""
 
     cache_key: str
     items: list[WorkItem]
@@ -100,22 +171,24 @@ class _Run:
     """Mutable bookkeeping of one ``run_task`` call."""
 
     task: LLMTask
-    backend: Backend
     total_items: int
-    final: dict[str, CachedAnswer] = field(default_factory=dict)  # cache key -> settled answer
-    unanswered: dict[str, str] = field(default_factory=dict)  # cache key -> last error
+    stats: dict[str, Any]
+    settled: dict[str, CachedAnswer] = field(default_factory=dict)  # item key -> final answer
+    unanswered: dict[str, str] = field(default_factory=dict)  # item key -> last transport error
     answered_items: int = 0  # items settled by this run's requests
-    stats: dict[str, Any] = field(default_factory=dict)
+    paused_until: float = 0.0  # monotonic time the last 429 pause ends
+    waited_s: float = 0.0  # wall seconds paused by 429s, against ``wait_budget_s``
 
 
 def run_task(
     task: LLMTask,
     items: Iterable[WorkItem],
-    backend: Backend,
+    backend: Backend | Sequence[Backend],
     cache: AnswerCache | None,
     *,
     concurrency: int = 4,
     limiter: RateLimiter | None = None,
+    ledger: QuotaLedger | None = None,
     max_retries: int = 3,
     log: Callable[[str], None] | None = None,
     on_batch_done: Callable[[dict[str, Any]], None] | None = None,
@@ -123,68 +196,130 @@ def run_task(
     max_backoff_s: float = 60.0,
     max_transport_retries: int = 6,
     max_rate_limit_waits: int = 1000,
+    max_wait_s: float = 300.0,
+    wait_budget_s: float = 1800.0,
     seed: int | None = None,
 ) -> TaskResult:
-    """Answer ``task`` for every item with ``backend``.
+    """Answer ``task`` for every item with ``backend`` (one teacher, or a fallback chain
+    tried in order). Options are those of ``RunOptions``.
 
-    Returns a ``TaskResult``. Raises ``BackendUnavailable`` when the backend is
-    offline and the task has no offline form (the caller reports the step as
-    skipped), ``IncompleteRun`` when some items could not be answered after
-    ``max_transport_retries`` transport failures, and lets any other backend error
-    (bad key, bad request) through after committing what was answered.
+    ``limiter`` paces every teacher when given; otherwise each teacher gets one from its
+    ``limits`` (RPM/TPM). ``ledger`` counts requests and tokens per vendor day and holds
+    a teacher back once its RPD/TPD is reached or it was found exhausted until a reset.
+
+    Returns a ``TaskResult``; items nobody could answer because quotas or the wait
+    budget ran out are in ``pending`` and ``stops`` says why. Raises
+    ``BackendUnavailable`` when the only teacher is offline and the task has no offline
+    form (the caller reports the step as skipped), ``IncompleteRun`` when some items
+    could not be answered after ``max_transport_retries`` transport failures of the last
+    teacher, and lets any other backend error (bad key, bad request) through after
+    committing what was answered.
 
     ``stats`` keys: items, duplicate_keys, cache_hits, requests_sent, retries,
-    rate_limited, transient_errors, accepted, quarantined, input_tokens,
-    output_tokens, limiter_wait_s, elapsed_s, backend, model.
+    rate_limited, transient_errors, accepted, quarantined, pending, input_tokens,
+    output_tokens, limiter_wait_s, rate_limit_wait_s, elapsed_s, backend, model,
+    answered_by ("groq/llama-3.3-70b-versatile: 40, offline/...: 3"), and
+    quota_resets_at (ISO, when a quota stopped a teacher).
 
     ``on_batch_done`` is called after each answered request is committed, with
     task, total_items, done_items, requests_sent, retries, rate_limited (for a
     progress bar or a heartbeat).
     """
+    options = RunOptions(
+        concurrency=concurrency,
+        max_retries=max_retries,
+        backoff_s=backoff_s,
+        max_backoff_s=max_backoff_s,
+        max_transport_retries=max_transport_retries,
+        max_rate_limit_waits=max_rate_limit_waits,
+        max_wait_s=max_wait_s,
+        wait_budget_s=wait_budget_s,
+        seed=seed,
+    )
+    teachers = [backend] if isinstance(backend, Backend) else list(backend)
+    if not teachers:
+        raise ValueError("run_task needs at least one backend")
     started = time.monotonic()
     unique, duplicates = _dedupe(items)
     stats: dict[str, Any] = {
-        "items": len(unique), "duplicate_keys": duplicates, "cache_hits": 0,
-        "requests_sent": 0, "retries": 0, "rate_limited": 0, "transient_errors": 0,
-        "accepted": 0, "quarantined": 0, "input_tokens": 0, "output_tokens": 0,
-        "limiter_wait_s": 0.0, "elapsed_s": 0.0, "backend": backend.name, "model": backend.model,
+        "items": len(unique),
+        "duplicate_keys": duplicates,
+        "cache_hits": 0,
+        "requests_sent": 0,
+        "retries": 0,
+        "rate_limited": 0,
+        "transient_errors": 0,
+        "accepted": 0,
+        "quarantined": 0,
+        "pending": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "limiter_wait_s": 0.0,
+        "rate_limit_wait_s": 0.0,
+        "elapsed_s": 0.0,
+        "backend": ",".join(t.name for t in teachers),
+        "model": ",".join(t.model for t in teachers),
     }
     say = log or (lambda _msg: None)
-    # A limiter may be shared by several steps: report only this run's waiting.
-    waited_before = limiter.waited_s if limiter is not None else 0.0
+    run = _Run(task=task, total_items=len(unique), stats=stats)
+    backoff = _Backoff(options.backoff_s, options.max_backoff_s, random.Random(seed))
+    stops: list[Stop] = []
 
-    if isinstance(backend, OfflineBackend):
-        result = _run_offline(task, unique, stats)
-    else:
-        run = _Run(task=task, backend=backend, total_items=len(unique), stats=stats)
-        questions = _group_questions(task, backend, unique)
-        _use_cache(run, questions, cache)
-        pending = [q for q in questions.values() if q.cache_key not in run.final]
-        if pending:
-            say(f"{task.name}: {len(unique)} items, {stats['cache_hits']} from cache, "
-                f"{len(pending)} questions to ask {backend.name}/{backend.model}")
-            _ask(run, pending, cache, concurrency=concurrency, limiter=limiter,
-                 max_retries=max_retries, say=say, on_batch_done=on_batch_done,
-                 backoff=_Backoff(backoff_s, max_backoff_s, random.Random(seed)),
-                 max_transport_retries=max_transport_retries,
-                 max_rate_limit_waits=max_rate_limit_waits)
-        result = _assemble(run, questions, unique)
-        if limiter is not None:
-            stats["limiter_wait_s"] = round(limiter.waited_s - waited_before, 3)
-        if run.unanswered:
-            stats["elapsed_s"] = round(time.monotonic() - started, 3)
-            unanswered = {
-                item.key: run.unanswered[q.cache_key]
-                for q in questions.values() if q.cache_key in run.unanswered for item in q.items
-            }
-            raise IncompleteRun(
-                f"{len(unanswered)} of {len(unique)} items got no answer from "
-                f"{backend.name}; answered ones are cached, run again to continue",
-                result, unanswered,
+    # -- 1. answers any teacher of the chain already gave -----------------------------
+    _use_cache(run, teachers, unique, cache)
+
+    # -- 2. each teacher in turn asks what is still open ------------------------------
+    for position, teacher in enumerate(teachers):
+        left = [item for item in unique if item.key not in run.settled]
+        if not left:
+            break
+        run.unanswered.clear()  # a later teacher gets another chance at them
+        if isinstance(teacher, OfflineBackend):
+            _answer_offline(run, left, sole_teacher=len(teachers) == 1)
+            continue
+        asker = _Asker(
+            run,
+            teacher,
+            cache,
+            options,
+            backoff,
+            say,
+            on_batch_done,
+            limiter=limiter,
+            ledger=ledger,
+            last=position == len(teachers) - 1,
+        )
+        stop = asker.ask(left)
+        if stop is not None:
+            stops.append(stop)
+            say(
+                f"{task.name}: {teacher.name}/{teacher.model} stopped: {stop.reason}"
+                + (
+                    f" (quota resets {stop.resets_at.isoformat(timespec='minutes')})"
+                    if stop.resets_at
+                    else ""
+                )
             )
+        if asker.limiter is not None:
+            stats["limiter_wait_s"] += asker.limiter_waited_s
+
+    # -- 3. the result, in input order -------------------------------------------------
+    result = _assemble(run, unique, stops)
     stats["elapsed_s"] = round(time.monotonic() - started, 3)
-    say(f"{task.name}: done, {stats['accepted']} accepted, {stats['quarantined']} quarantined, "
-        f"{stats['requests_sent']} requests, {stats['cache_hits']} cache hits")
+    stats["limiter_wait_s"] = round(stats["limiter_wait_s"], 3)
+    stats["rate_limit_wait_s"] = round(run.waited_s, 3)
+    if run.unanswered:
+        raise IncompleteRun(
+            f"{len(run.unanswered)} of {len(unique)} items got no answer from "
+            f"{teachers[-1].name}; answered ones are cached, run again to continue",
+            result,
+            dict(run.unanswered),
+        )
+    say(
+        f"{task.name}: done, {stats['accepted']} accepted, {stats['quarantined']} quarantined, "
+        f"{stats['pending']} pending, {stats['requests_sent']} requests, "
+        f"{stats['cache_hits']} cache hits"
+    )
     return result
 
 
@@ -200,27 +335,34 @@ def _dedupe(items: Iterable[WorkItem]) -> tuple[list[WorkItem], int]:
     return list(seen.values()), duplicates
 
 
-def _run_offline(task: LLMTask, items: list[WorkItem], stats: dict[str, Any]) -> TaskResult:
-    stats["backend"], stats["model"] = task.offline_backend, task.offline_model
-    rows, quarantined = [], []
+def _answer_offline(run: _Run, items: list[WorkItem], *, sole_teacher: bool) -> None:
+    task = run.task
+    if sole_teacher:
+        run.stats["backend"], run.stats["model"] = task.offline_backend, task.offline_model
     for item in items:
         started = time.monotonic()
         verdict = task.offline(item)
         if verdict is None:
-            raise BackendUnavailable(
-                f"task {task.name!r} has no offline form: set GEMINI_API_KEY or GROQ_API_KEY, "
-                "or DARIJA_LOCAL_MODEL for a local model"
-            )
-        answer = CachedAnswer(
-            cache_key="", task=task.name, prompt_version=task.prompt_version,
-            backend=task.offline_backend, model=task.offline_model, verdict=verdict,
+            if sole_teacher:
+                raise BackendUnavailable(
+                    f"task {task.name!r} has no offline form: set GEMINI_API_KEY or "
+                    "GROQ_API_KEY, an openai base_url, or DARIJA_LOCAL_MODEL for a local model"
+                )
+            return  # the items stay pending: a later run with quota left answers them
+        run.settled[item.key] = CachedAnswer(
+            cache_key="",
+            task=task.name,
+            prompt_version=f"{task.name}-offline",
+            backend=task.offline_backend,
+            model=task.offline_model,
+            verdict=verdict,
             latency_s=time.monotonic() - started,
         )
-        _emit(item, answer, rows, quarantined, stats)
-    return TaskResult(rows=rows, quarantined=quarantined, stats=stats)
 
 
-def _group_questions(task: LLMTask, backend: Backend, items: list[WorkItem]) -> dict[str, _Question]:
+def _group_questions(
+    task: LLMTask, backend: Backend, items: list[WorkItem]
+) -> dict[str, _Question]:
     questions: dict[str, _Question] = {}
     for item in items:
         key = cache_key(backend.name, backend.model, task, item)
@@ -231,12 +373,24 @@ def _group_questions(task: LLMTask, backend: Backend, items: list[WorkItem]) -> 
     return questions
 
 
-def _use_cache(run: _Run, questions: dict[str, _Question], cache: AnswerCache | None) -> None:
+def _use_cache(
+    run: _Run, teachers: list[Backend], items: list[WorkItem], cache: AnswerCache | None
+) -> None:
+    """Settle every item some teacher of the chain already answered (the first teacher
+    that did wins), so a chain never pays twice for what another member answered."""
     if cache is None:
         return
-    for key, answer in cache.get_many(questions).items():
-        run.final[key] = answer
-        run.stats["cache_hits"] += len(questions[key].items)
+    for teacher in teachers:
+        if isinstance(teacher, OfflineBackend):
+            continue
+        open_items = [item for item in items if item.key not in run.settled]
+        if not open_items:
+            return
+        questions = _group_questions(run.task, teacher, open_items)
+        for key, answer in cache.get_many(questions).items():
+            for item in questions[key].items:
+                run.settled[item.key] = answer
+            run.stats["cache_hits"] += len(questions[key].items)
 
 
 class _Backoff:
@@ -257,115 +411,251 @@ class _Backoff:
         return retry_after_s * (1.0 + 0.1 * self.rng.random())
 
 
-def _ask(
-    run: _Run,
-    pending: list[_Question],
-    cache: AnswerCache | None,
-    *,
-    concurrency: int,
-    limiter: RateLimiter | None,
-    max_retries: int,
-    say: Callable[[str], None],
-    on_batch_done: Callable[[dict[str, Any]], None] | None,
-    backoff: _Backoff,
-    max_transport_retries: int,
-    max_rate_limit_waits: int,
-) -> None:
-    task, backend, stats = run.task, run.backend, run.stats
-    size = max(1, task.batch_size)
-    queue: deque[_Batch] = deque(
-        _Batch(pending[i : i + size]) for i in range(0, len(pending), size)
-    )
-    per_call = max(1, backend.prompts_per_call)
-    in_flight: dict[Future, list[_Batch]] = {}
-    last_log = time.monotonic()
+class _Asker:
+    """One teacher's part of a run: send batches, judge answers, retry, or stop.
 
-    def send(batches: list[_Batch]) -> list[Completion]:
+    ``ask`` is the loop; each kind of event has its own method below, so a change to
+    how 429s, transport faults or answers are handled lands in one visible place.
+    """
+
+    def __init__(
+        self,
+        run: _Run,
+        teacher: Backend,
+        cache: AnswerCache | None,
+        options: RunOptions,
+        backoff: _Backoff,
+        say: Callable[[str], None],
+        on_batch_done: Callable[[dict[str, Any]], None] | None,
+        *,
+        limiter: RateLimiter | None,
+        ledger: QuotaLedger | None,
+        last: bool,
+    ):
+        self.run, self.teacher, self.cache, self.options = run, teacher, cache, options
+        self.backoff, self.say, self.on_batch_done = backoff, say, on_batch_done
+        self.ledger, self.last = ledger, last
+        limits = teacher.limits
+        self.limiter = limiter or (
+            RateLimiter(rpm=limits.rpm, tpm=limits.tpm, max_concurrency=options.concurrency)
+            if limits.rpm or limits.tpm
+            else None
+        )
+        self._limiter_waited_before = self.limiter.waited_s if self.limiter is not None else 0.0
+        self.size = max(1, run.task.batch_size)
+        self.queue: deque[_Batch] = deque()
+        self.in_flight: dict[Future, list[_Batch]] = {}
+        self.stop: Stop | None = None
+
+    @property
+    def limiter_waited_s(self) -> float:
+        """This teacher's waiting in the limiter (a given limiter may be shared)."""
+        return self.limiter.waited_s - self._limiter_waited_before if self.limiter else 0.0
+
+    # -- the loop ----------------------------------------------------------------------
+    def ask(self, items: list[WorkItem]) -> Stop | None:
+        """Ask about ``items``; return why the teacher stopped early, or ``None``."""
+        questions = list(_group_questions(self.run.task, self.teacher, items).values())
+        self.queue.extend(
+            _Batch(questions[i : i + self.size]) for i in range(0, len(questions), self.size)
+        )
+        self.say(
+            f"{self.run.task.name}: {len(items)} items left, {len(questions)} questions "
+            f"to ask {self.teacher.name}/{self.teacher.model}"
+        )
+        pool = ThreadPoolExecutor(
+            max_workers=self.options.concurrency, thread_name_prefix=f"llm-{self.run.task.name}"
+        )
+        last_log = time.monotonic()
+        try:
+            while self.in_flight or (self.queue and self.stop is None):
+                self._fill_slots(pool)
+                if not self.in_flight:
+                    if self.stop is None and self.queue:
+                        time.sleep(
+                            max(0.0, min(b.not_before for b in self.queue) - time.monotonic())
+                        )
+                    continue
+                done, _ = wait(
+                    self.in_flight, timeout=self._wait_timeout(), return_when=FIRST_COMPLETED
+                )
+                for future in done:
+                    self._on_done(future, self.in_flight.pop(future))
+                if time.monotonic() - last_log >= 5.0:
+                    last_log = time.monotonic()
+                    self._log_progress()
+        finally:
+            # On a fatal error do not wait for requests in flight: their answers were
+            # never committed, so a rerun asks them again.
+            pool.shutdown(wait=False, cancel_futures=True)
+        return self.stop
+
+    def _fill_slots(self, pool: ThreadPoolExecutor) -> None:
+        """Submit ready batches while a slot is free, unless the teacher must stop."""
+        per_call = max(1, self.teacher.prompts_per_call)
+        while self.stop is None and len(self.in_flight) < self.options.concurrency:
+            now = time.monotonic()
+            ready = [b for b in self.queue if b.not_before <= now][:per_call]
+            if not ready:
+                return
+            if self._quota_spent():
+                return
+            for b in ready:
+                self.queue.remove(b)
+            self.run.stats["requests_sent"] += len(ready)
+            self.in_flight[pool.submit(self._send, ready)] = ready
+
+    def _wait_timeout(self) -> float | None:
+        """With every slot busy only a finished request can change anything; with a free
+        slot, the next batch whose backoff ends can."""
+        if len(self.in_flight) >= self.options.concurrency or not self.queue or self.stop:
+            return None
+        return max(0.0, min(b.not_before for b in self.queue) - time.monotonic())
+
+    def _send(self, batches: list[_Batch]) -> list[Completion]:
+        """One call to the backend (in a worker thread), inside the limiter's budget."""
+        task = self.run.task
         prompts = [task.build_prompt([q.asked for q in b.questions]) for b in batches]
-        if limiter is None:
-            return backend.complete_many(prompts)
+        if self.limiter is None:
+            return self.teacher.complete_many(prompts)
         # Budget input plus a comparable amount of output: vendors count both in TPM.
         tokens = sum(estimate_tokens(p.system + p.user) * 3 // 2 for p in prompts)
-        with limiter.slot(tokens, requests=len(prompts)):
-            return backend.complete_many(prompts)
+        with self.limiter.slot(tokens, requests=len(prompts)):
+            return self.teacher.complete_many(prompts)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix=f"llm-{task.name}")
-    try:
-        while queue or in_flight:
-            now = time.monotonic()
-            while len(in_flight) < max(1, concurrency):
-                ready = [b for b in queue if b.not_before <= now][:per_call]
-                if not ready:
-                    break
-                for b in ready:
-                    queue.remove(b)
-                stats["requests_sent"] += len(ready)
-                in_flight[pool.submit(send, ready)] = ready
-            if not in_flight:
-                time.sleep(max(0.0, min(b.not_before for b in queue) - now))
+    def _on_done(self, future: Future, batches: list[_Batch]) -> None:
+        try:
+            completions = future.result()
+        except RateLimited as exc:
+            self._on_rate_limited(batches, exc)
+        except TransientError as exc:
+            self._on_transport_error(batches, exc)
+        else:
+            self._on_answers(batches, completions)
+
+    # -- events ------------------------------------------------------------------------
+    def _on_rate_limited(self, batches: list[_Batch], exc: RateLimited) -> None:
+        """429: wait as told, unless that is a daily quota, a wait longer than
+        ``max_wait_s``, or beyond the run's wait budget; then stop this teacher."""
+        stats, opts = self.run.stats, self.options
+        stats["rate_limited"] += len(batches)
+        for b in batches:  # not a try: the batch goes back to the queue either way
+            self.queue.appendleft(b)
+        if isinstance(exc, QuotaExhausted):
+            resets_at = exc.resets_at or _after(exc.retry_after_s)
+            if self.ledger is not None and resets_at is not None:
+                self.ledger.mark_exhausted(
+                    self.teacher.name, self.teacher.model, str(exc), resets_at
+                )
+            return self._stop(f"daily quota exhausted: {exc}", resets_at)
+        if exc.retry_after_s is not None and exc.retry_after_s > opts.max_wait_s:
+            return self._stop(
+                f"the server asked to wait {exc.retry_after_s:.0f} s, more than max_wait_s "
+                f"{opts.max_wait_s:.0f} s: {exc}",
+                _after(exc.retry_after_s),
+            )
+        for b in batches:
+            b.rate_limit_waits += 1
+            if b.rate_limit_waits > opts.max_rate_limit_waits:
+                self.queue.remove(b)
+                self._give_up(b, f"rate limited {b.rate_limit_waits} times: {exc}")
                 continue
-            # With every slot busy only a finished request can change anything; with a
-            # free slot, the next batch whose backoff ends can.
-            slots_full = len(in_flight) >= max(1, concurrency)
-            timeout = None if slots_full or not queue else max(
-                0.0, min(b.not_before for b in queue) - now)
-            done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in done:
-                batches = in_flight.pop(future)
-                try:
-                    completions = future.result()
-                except RateLimited as exc:
-                    stats["rate_limited"] += len(batches)
-                    for b in batches:
-                        b.rate_limit_waits += 1
-                        delay = backoff.after_rate_limit(exc.retry_after_s, b.rate_limit_waits)
-                        if limiter is not None:
-                            limiter.pause_for(delay)
-                        _requeue(run, queue, b, delay, b.rate_limit_waits > max_rate_limit_waits,
-                                 f"rate limited {b.rate_limit_waits} times: {exc}")
-                    continue
-                except TransientError as exc:
-                    stats["transient_errors"] += len(batches)
-                    for b in batches:
-                        b.transport_failures += 1
-                        _requeue(run, queue, b, backoff.after_failure(b.transport_failures),
-                                 b.transport_failures > max_transport_retries,
-                                 f"{b.transport_failures} transport failures, last: {exc}")
-                    continue
-                for b, completion in zip(batches, completions):
-                    again = _retry_batches(_judge(run, b, completion, cache, max_retries),
-                                           size, max_retries)
-                    queue.extend(again)
-                    stats["retries"] += len(again)
-                    if on_batch_done is not None:
-                        on_batch_done(_progress(run))
-            if time.monotonic() - last_log >= 5.0:
-                last_log = time.monotonic()
-                p = _progress(run)
-                say(f"{task.name}: {p['done_items']}/{p['total_items']} items done, "
-                    f"{stats['requests_sent']} requests, {stats['retries']} retries, "
-                    f"{stats['rate_limited']} rate limited")
-    finally:
-        # On a fatal error do not wait for requests in flight: their answers were
-        # never committed, so a rerun asks them again.
-        pool.shutdown(wait=False, cancel_futures=True)
+            delay = self.backoff.after_rate_limit(exc.retry_after_s, b.rate_limit_waits)
+            self._pause(delay)
+            b.not_before = time.monotonic() + delay
+            stats["retries"] += 1
+        if self.run.waited_s > opts.wait_budget_s:
+            self._stop(
+                f"waited {self.run.waited_s:.0f} s on 429s, over the wait budget of "
+                f"{opts.wait_budget_s:.0f} s: {exc}",
+                _after(exc.retry_after_s),
+            )
 
+    def _on_transport_error(self, batches: list[_Batch], exc: TransientError) -> None:
+        """5xx, timeouts, refused connections: back off exponentially, then give up."""
+        self.run.stats["transient_errors"] += len(batches)
+        for b in batches:
+            b.transport_failures += 1
+            if b.transport_failures > self.options.max_transport_retries:
+                self._give_up(b, f"{b.transport_failures} transport failures, last: {exc}")
+                continue
+            self.run.stats["retries"] += 1
+            b.not_before = time.monotonic() + self.backoff.after_failure(b.transport_failures)
+            self.queue.appendleft(b)
 
-def _requeue(run: _Run, queue: deque[_Batch], batch: _Batch, delay: float, give_up: bool,
-             reason: str) -> None:
-    if give_up:
+    def _on_answers(self, batches: list[_Batch], completions: list[Completion]) -> None:
+        """Judge and commit each answer; queue what must be asked again."""
+        for b, completion in zip(batches, completions):
+            if self.ledger is not None:
+                tokens = (completion.input_tokens or 0) + (completion.output_tokens or 0)
+                self.ledger.record(
+                    self.teacher.name,
+                    self.teacher.model,
+                    requests=1,
+                    tokens=tokens,
+                    report=completion.quota,
+                )
+            retry = _judge(
+                self.run, self.teacher, b, completion, self.cache, self.options.max_retries
+            )
+            again = _retry_batches(retry, self.size, self.options.max_retries)
+            self.queue.extend(again)
+            self.run.stats["retries"] += len(again)
+            if self.on_batch_done is not None:
+                self.on_batch_done(_progress(self.run))
+
+    # -- stopping and giving up ------------------------------------------------------------
+    def _quota_spent(self) -> bool:
+        """Whether the ledger says today's quota is gone (then the teacher stops)."""
+        if self.ledger is None:
+            return False
+        spent = self.ledger.exhausted(self.teacher.name, self.teacher.model, self.teacher.limits)
+        if spent is not None:
+            self._stop(f"daily quota reached: {spent[0]}", spent[1])
+        return spent is not None
+
+    def _stop(self, reason: str, resets_at: datetime | None) -> None:
+        if self.stop is None:
+            self.stop = Stop(self.teacher.name, self.teacher.model, reason, resets_at)
+
+    def _pause(self, delay: float) -> None:
+        """Hold every worker back for ``delay`` and count the wall time it adds."""
+        now = time.monotonic()
+        until = now + delay
+        self.run.waited_s += max(0.0, until - max(now, self.run.paused_until))
+        self.run.paused_until = max(self.run.paused_until, until)
+        if self.limiter is not None:
+            self.limiter.pause_for(delay)
+
+    def _give_up(self, batch: _Batch, reason: str) -> None:
+        """A batch's items got no answer from this teacher; the next one may try."""
         for q in batch.questions:
-            run.unanswered[q.cache_key] = reason
-        return
-    run.stats["retries"] += 1
-    batch.not_before = time.monotonic() + delay
-    queue.appendleft(batch)
+            for item in q.items:
+                self.run.unanswered[item.key] = reason
+
+    def _log_progress(self) -> None:
+        p, stats = _progress(self.run), self.run.stats
+        self.say(
+            f"{self.run.task.name}: {p['done_items']}/{p['total_items']} items done, "
+            f"{stats['requests_sent']} requests, {stats['retries']} retries, "
+            f"{stats['rate_limited']} rate limited"
+        )
 
 
-def _judge(run: _Run, batch: _Batch, completion: Completion, cache: AnswerCache | None,
-           max_retries: int) -> list[_Question]:
+def _after(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.now(timezone.utc) + timedelta(seconds=seconds)
+
+
+def _judge(
+    run: _Run,
+    backend: Backend,
+    batch: _Batch,
+    completion: Completion,
+    cache: AnswerCache | None,
+    max_retries: int,
+) -> list[_Question]:
     """Validate one answer, commit its final verdicts, return the questions to ask again."""
-    task, backend, stats = run.task, run.backend, run.stats
+    task, stats = run.task, run.stats
     asked = [q.asked for q in batch.questions]
     try:
         verdicts: dict[str, Verdict] = task.parse(completion.text, asked)
@@ -379,7 +669,7 @@ def _judge(run: _Run, batch: _Batch, completion: Completion, cache: AnswerCache 
     share_out = None if completion.output_tokens is None else completion.output_tokens // n
     raw_answer = completion.text[:RAW_KEEP_CHARS]
 
-    settled: list[CachedAnswer] = []
+    settled: list[tuple[_Question, CachedAnswer]] = []
     retry: list[_Question] = []
     for q in batch.questions:
         verdict = verdicts.get(q.asked.key) or Rejected(reason=missing_reason, raw=raw_answer)
@@ -389,17 +679,29 @@ def _judge(run: _Run, batch: _Batch, completion: Completion, cache: AnswerCache 
                 retry.append(q)
                 continue
             verdict = Rejected(reason=verdict.reason, raw=verdict.raw or raw_answer)
-        settled.append(CachedAnswer(
-            cache_key=q.cache_key, task=task.name, prompt_version=task.prompt_version,
-            backend=backend.name, model=completion.model or backend.model, verdict=verdict,
-            latency_s=completion.latency_s, input_tokens=share_in, output_tokens=share_out,
-        ))
+        settled.append(
+            (
+                q,
+                CachedAnswer(
+                    cache_key=q.cache_key,
+                    task=task.name,
+                    prompt_version=task_fingerprint(task, q.asked),
+                    backend=backend.name,
+                    model=completion.model or backend.model,
+                    verdict=verdict,
+                    latency_s=completion.latency_s,
+                    input_tokens=share_in,
+                    output_tokens=share_out,
+                ),
+            )
+        )
     # The durable step: once this commit returns, a kill -9 cannot lose these answers.
     if cache is not None:
-        cache.put_many(settled)
-    for answer in settled:
-        run.final[answer.cache_key] = answer
-    run.answered_items += sum(len(q.items) for q in batch.questions if q.cache_key in run.final)
+        cache.put_many(answer for _q, answer in settled)
+    for q, answer in settled:
+        for item in q.items:
+            run.settled[item.key] = answer
+        run.answered_items += len(q.items)
     return retry
 
 
@@ -427,26 +729,51 @@ def _progress(run: _Run) -> dict[str, Any]:
     }
 
 
-def _assemble(run: _Run, questions: dict[str, _Question], items: list[WorkItem]) -> TaskResult:
+def _assemble(run: _Run, items: list[WorkItem], stops: list[Stop]) -> TaskResult:
     rows: list[dict[str, Any]] = []
     quarantined: list[dict[str, Any]] = []
-    item_question = {item.key: q for q in questions.values() for item in q.items}
+    pending: list[str] = []
+    answered_by: dict[str, int] = {}
     for item in items:
-        settled = run.final.get(item_question[item.key].cache_key)
-        if settled is not None:
-            _emit(item, settled, rows, quarantined, run.stats)
-    return TaskResult(rows=rows, quarantined=quarantined, stats=run.stats)
+        settled = run.settled.get(item.key)
+        if settled is None:
+            if item.key not in run.unanswered:
+                pending.append(item.key)
+            continue
+        _emit(item, settled, rows, quarantined, run.stats)
+        teacher = f"{settled.backend}/{settled.model}"
+        answered_by[teacher] = answered_by.get(teacher, 0) + 1
+    run.stats["pending"] = len(pending)
+    run.stats["answered_by"] = ", ".join(f"{k}: {v}" for k, v in answered_by.items())
+    resets = [s.resets_at for s in stops if s.resets_at is not None]
+    if pending and resets:
+        run.stats["quota_resets_at"] = max(resets).isoformat(timespec="seconds")
+    return TaskResult(
+        rows=rows, quarantined=quarantined, stats=run.stats, pending=pending, stops=stops
+    )
 
 
-def _emit(item: WorkItem, answer: CachedAnswer, rows: list, quarantined: list,
-          stats: dict[str, Any]) -> None:
-    common = {"backend": answer.backend, "model": answer.model,
-              "prompt_version": answer.prompt_version}
+def _emit(
+    item: WorkItem, answer: CachedAnswer, rows: list, quarantined: list, stats: dict[str, Any]
+) -> None:
+    common = {
+        "backend": answer.backend,
+        "model": answer.model,
+        "prompt_version": answer.prompt_version,
+    }
     if isinstance(answer.verdict, Accepted):
         stats["accepted"] += 1
-        rows.append({"key": item.key, **answer.verdict.value, **common,
-                     "latency_s": round(answer.latency_s, 4), "raw_answer": answer.verdict.raw})
+        rows.append(
+            {
+                "key": item.key,
+                **answer.verdict.value,
+                **common,
+                "latency_s": round(answer.latency_s, 4),
+                "raw_answer": answer.verdict.raw,
+            }
+        )
     else:
         stats["quarantined"] += 1
-        quarantined.append({"key": item.key, "reason": answer.verdict.reason,
-                            "raw": answer.verdict.raw, **common})
+        quarantined.append(
+            {"key": item.key, "reason": answer.verdict.reason, "raw": answer.verdict.raw, **common}
+        )

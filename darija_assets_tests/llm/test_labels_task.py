@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from darija_assets.llm.base import Accepted, MalformedAnswer, Rejected, WorkItem
+from darija_assets.llm.base import (
+    Accepted,
+    MalformedAnswer,
+    Rejected,
+    WorkItem,
+    task_fingerprint,
+)
 from darija_assets.llm.tasks.labels import GEMINI_PASS_LABELS, LabelTask
 
 ITEMS = [WorkItem(key="aaa", text="فرحان"), WorkItem(key="bbb", text="خايف")]
@@ -17,7 +23,9 @@ def test_prompt_carries_guidance_ids_and_the_sentences_as_json():
     assert "Physical pleasure, fun, laughter, happiness: Joy." in prompt.system
     assert "Neutral only when the sentence is purely factual" in prompt.system
     assert json.loads(prompt.user.split("\n", 1)[1]) == [
-        {"id": "1", "text": "فرحان"}, {"id": "2", "text": "خايف"}]
+        {"id": "1", "text": "فرحان"},
+        {"id": "2", "text": "خايف"},
+    ]
     assert prompt.response_schema["required"] == ["labels"]
 
 
@@ -27,7 +35,7 @@ def test_guidance_follows_the_configured_label_set():
     assert "JOY, SADNESS, ANGER, FEAR, DISGUST, SURPRISE, NEUTRAL" in system
     assert "Romance" not in system  # no Love label to send it to
     assert "NEUTRAL only when" in system
-    assert task.prompt_version.startswith("labels-v1+") and task.prompt_version != LabelTask().prompt_version
+    assert task_fingerprint(task, ITEMS[0]) != task_fingerprint(LabelTask(), ITEMS[0])
 
 
 def test_parse_accepts_object_bare_array_and_code_fence():
@@ -41,12 +49,15 @@ def test_parse_accepts_object_bare_array_and_code_fence():
 
 def test_parse_judges_each_entry():
     task = LabelTask()
-    answer = {"labels": [
-        {"id": "1", "label": "JOY"},
-        {"id": "2", "label": "Fear"}, {"id": "2", "label": "Anger"},
-        {"id": "3", "label": "Love"},  # never asked
-        "not an object",
-    ]}
+    answer = {
+        "labels": [
+            {"id": "1", "label": "JOY"},
+            {"id": "2", "label": "Fear"},
+            {"id": "2", "label": "Anger"},
+            {"id": "3", "label": "Love"},  # never asked
+            "not an object",
+        ]
+    }
     assert task.parse(json.dumps(answer), ITEMS) == {
         "aaa": Accepted({"label": "Joy"}, raw="JOY"),
         "bbb": Rejected("the answer gave this id two different labels", raw='["Fear", "Anger"]'),
@@ -55,10 +66,13 @@ def test_parse_judges_each_entry():
     assert task.judge_label("Neutral ") == Accepted({"label": "Neutral"}, raw="Neutral ")
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("not json", "answer is not valid JSON: Expecting value at char 0"),
-    ('{"answers": []}', 'answer JSON has no "labels" array'),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("not json", "answer is not valid JSON: it holds no JSON object or array"),
+        ('{"answers": []}', 'answer JSON has no "labels" array'),
+    ],
+)
 def test_malformed_answers_raise_with_a_reason(text, reason):
     with pytest.raises(MalformedAnswer) as err:
         LabelTask().parse(text, ITEMS)
@@ -76,4 +90,5 @@ def test_offline_maps_to_the_configured_set():
     assert task.offline(WorkItem(key="x", text="كنبغيك")) == Accepted({"label": "NEUTRAL"})
     no_neutral = LabelTask(labels=("Joy", "Fear"))
     assert no_neutral.offline(WorkItem(key="x", text="مشيت")) == Rejected(
-        "the lexicon found no cue for any label of this set, and the set has no Neutral")
+        "the lexicon found no cue for any label of this set, and the set has no Neutral"
+    )

@@ -12,11 +12,17 @@ import json
 import pytest
 
 from darija_assets.llm.backends import make_backend
-from darija_assets.llm.base import Accepted, MalformedAnswer, Rejected, WorkItem
+from darija_assets.llm.base import (
+    Accepted,
+    MalformedAnswer,
+    Rejected,
+    WorkItem,
+    cache_key,
+    task_fingerprint,
+)
 from darija_assets.llm.runner import run_task
 from darija_assets.llm.tasks.pairs import (
     DEFAULT_INSTRUCTION,
-    PROMPT_VERSION,
     STYLE_INSTRUCTIONS,
     TherapyPairTask,
 )
@@ -144,14 +150,18 @@ def test_parse_takes_fenced_or_bare_json_ignores_unknown_ids_and_leaves_missing_
         TASK.parse('{"replies": []}', items)
 
 
-def test_changing_instruction_or_rules_changes_the_prompt_version():
-    assert TASK.prompt_version == PROMPT_VERSION
+def test_changing_instruction_or_rules_changes_the_fingerprint_and_the_cache_key():
+    sample = item("advice")
+    default = task_fingerprint(TASK, sample)
+    assert default.startswith("pairs-") and default == task_fingerprint(TherapyPairTask(), sample)
     custom = TherapyPairTask("Act as a kind Moroccan counsellor.")
-    assert custom.prompt_version.startswith(PROMPT_VERSION + "-")
-    assert TherapyPairTask(min_chars=10).prompt_version not in (
-        PROMPT_VERSION,
-        custom.prompt_version,
-    )
+    # a rule the prompt never shows (a length bound) changes it too
+    stricter = TherapyPairTask(min_chars=10)
+    assert len({default, task_fingerprint(custom, sample), task_fingerprint(stricter, sample)}) == 3
+    keys = {cache_key("groq", "m", t, sample) for t in (TASK, custom, stricter)}
+    assert len(keys) == 3
+    # the batch size is how many ride together, not what is asked
+    assert task_fingerprint(TherapyPairTask(batch_size=3), sample) == default
     assert custom.build_prompt([item("advice")]).system.startswith(
         "Act as a kind Moroccan counsellor."
     )

@@ -14,7 +14,6 @@ only off by case or whitespace is repaired and the model's raw words are kept.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -42,7 +41,6 @@ GEMINI_PASS_LABELS: tuple[str, ...] = (
     "SURPRISE",
     "NEUTRAL",
 )
-PROMPT_VERSION = "labels-v1"
 
 _GUIDANCE = {
     "love": "Romance, longing for someone, missing someone, attraction: {label}.",
@@ -76,12 +74,6 @@ class LabelTask(LLMTask):
         self.labels = labels
         self.batch_size = batch_size
         self._by_folded = dict(zip(folded, labels))
-        # The label set changes the answer, so it takes part in the cache key.
-        self.prompt_version = (
-            PROMPT_VERSION
-            if labels == DEFAULT_LABELS
-            else f"{PROMPT_VERSION}+{hashlib.sha256('|'.join(labels).encode()).hexdigest()[:8]}"
-        )
 
     # -- asking -----------------------------------------------------------------
     def response_schema(self) -> dict[str, Any]:

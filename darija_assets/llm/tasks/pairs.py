@@ -11,7 +11,6 @@ all, ``offline`` answers from the Darija templates in ``llm/templates/``.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import re
 from typing import Any
@@ -21,7 +20,6 @@ from darija_assets.llm.tasks.text_checks import first_answer_per_item, script_sh
 from darija_assets.llm.templates import therapy_template
 
 DEFAULT_INSTRUCTION = "Act as a Moroccan psychologist and help this user."
-PROMPT_VERSION = "pairs-v1"
 #: default acceptance rules: characters, share of Arabic letters, likeness to the input
 MIN_CHARS, MAX_CHARS, MIN_ARABIC_SHARE, COPY_SIMILARITY = 30, 600, 0.8, 0.8
 
@@ -87,8 +85,8 @@ class TherapyPairTask(LLMTask):
     """Write the therapist's side of a pair, in the item's style.
 
     ``instruction`` is the instruction column of every pair and the persona line of
-    the prompt. The validation bounds are part of the prompt version, so changing
-    any of them never reuses answers judged under the old rules.
+    the prompt. The validation bounds are judging settings (part of every cache key),
+    so changing any of them never reuses answers judged under the old rules.
     """
 
     name = "pairs"
@@ -112,13 +110,6 @@ class TherapyPairTask(LLMTask):
         self.min_arabic_share = min_arabic_share
         self.copy_similarity = copy_similarity
         self.temperature = temperature
-        settings = (instruction, min_chars, max_chars, min_arabic_share, copy_similarity)
-        defaults = (DEFAULT_INSTRUCTION, MIN_CHARS, MAX_CHARS, MIN_ARABIC_SHARE, COPY_SIMILARITY)
-        self.prompt_version = (
-            PROMPT_VERSION
-            if settings == defaults
-            else f"{PROMPT_VERSION}-{hashlib.sha256(repr(settings).encode()).hexdigest()[:8]}"
-        )
 
     @staticmethod
     def work_item(pair_id: str, sentence: str, emotion: str, style: str) -> WorkItem:

@@ -20,7 +20,6 @@ from typing import Any
 from darija_assets.llm.base import Accepted, LLMTask, Prompt, Rejected, Verdict, WorkItem
 from darija_assets.llm.tasks.text_checks import first_answer_per_item, script_shares
 
-PROMPT_VERSION = "translate-v1"
 #: the original project's translator: Groq, Llama 3.3 70B, temperature 0 (literal, no creativity)
 DEFAULT_BACKEND = "groq"
 DEFAULT_MODEL = "llama-3.3-70b-versatile"
@@ -90,7 +89,6 @@ class TranslationTask(LLMTask):
     """Translate a pair's input and output to English, and nothing else."""
 
     name = "translations"
-    prompt_version = PROMPT_VERSION
 
     def __init__(
         self,
@@ -104,9 +102,6 @@ class TranslationTask(LLMTask):
         self.min_latin_share = min_latin_share
         self.max_arabic_share = max_arabic_share
         self.temperature = temperature
-        if (min_latin_share, max_arabic_share) != (MIN_LATIN_SHARE, MAX_ARABIC_SHARE):
-            # other acceptance rules must not reuse verdicts cached under these
-            self.prompt_version = f"{PROMPT_VERSION}-l{min_latin_share:g}-a{max_arabic_share:g}"
 
     @staticmethod
     def work_item(pair_id: str, input_text: str, output_text: str) -> WorkItem:
