@@ -75,6 +75,23 @@ def chat(preset_name: str, message: str | None) -> int:
     return chat_cli.main(argv + (["--message", message] if message is not None else []))
 
 
+def list_sources() -> int:
+    """Print every source partition and every rejected entry of $DARIJA_SOURCES; return 1
+    when the sources file has problems, so scripts and CI can check it."""
+    from darija_assets.sources import SOURCES_ENV, load_registry
+
+    registry = load_registry()
+    print(f"{SOURCES_ENV}={registry.file or '(not set: built-in sources only)'}")
+    for source in registry.sources.values():
+        where = source.path or source.start_url or "bundled site on 127.0.0.1"
+        missing = " [file not found]" if source.path and not Path(source.path).is_file() else ""
+        options = "".join(f" {k}={v}" for k, v in source.extra.items())
+        print(f"  {source.name}\t{source.kind}\t{where}{missing}{options}")
+    for problem in registry.problems:
+        print(f"problem: {problem}")
+    return 1 if registry.problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from darija_assets.partitions import EMOTIONS
 
@@ -92,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     talk.add_argument("--model", default="tiny", help="model preset whose adapter to load")
     talk.add_argument("--message", help="ask once and exit (default: interactive)")
 
+    commands.add_parser("sources", help="list the source partitions and rejected entries")
+
     args = parser.parse_args(argv)
+    if args.command == "sources":
+        return list_sources()
     if args.command == "run-all":
         failures = run_all(
             args.source or ["sample"], args.emotion or list(EMOTIONS), args.model or ["tiny"]

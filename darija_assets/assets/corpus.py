@@ -10,7 +10,12 @@ import dagster as dg
 import polars as pl
 
 from darija_assets import checks
-from darija_assets.assets.metadata import preview, scalar_stats, write_quarantine
+from darija_assets.assets.metadata import (
+    fail_if_all_quarantined,
+    preview,
+    scalar_stats,
+    write_quarantine,
+)
 from darija_assets.partitions import source_partitions
 from darija_assets.resources import CrawlerResource, StorageResource
 from darija_assets.sources import Source, get_source
@@ -93,6 +98,10 @@ def raw_corpus(
     merged, counts = merge_corpus(previous, new_rows)
     write_parquet(merged, table)
     n_quarantined = write_quarantine(layout, "raw_corpus", source.name, quarantined)
+    # A file import reads the whole file each time; a re-crawl adds only what is new.
+    fail_if_all_quarantined(
+        "raw_corpus", new_rows.height if source.kind == "file" else merged.height, quarantined
+    )
 
     mojibake = mojibake_ratio(merged["raw_text"].to_list()) if merged.height else 0.0
     return dg.MaterializeResult(
@@ -139,6 +148,7 @@ def clean_text(
     cleaned, quarantined, stats = clean_frame(raw, options)
     table = write_parquet(cleaned, layout.table("clean_text", context.partition_key))
     n_quarantined = write_quarantine(layout, "clean_text", context.partition_key, quarantined)
+    fail_if_all_quarantined("clean_text", cleaned.height, quarantined)
 
     # Measured on the source text: cleaning keeps Arabic script by construction, so this is
     # what catches a source that is not (or no longer) Arabic-script Darija.
@@ -184,6 +194,7 @@ def sentences(
     frame, quarantined, stats = split_sentences(cleaned, options)
     table = write_parquet(frame, layout.table("sentences", context.partition_key))
     n_quarantined = write_quarantine(layout, "sentences", context.partition_key, quarantined)
+    fail_if_all_quarantined("sentences", frame.height, quarantined)
 
     split_total = frame.height + stats["duplicates"]
     duplicate_ratio = stats["duplicates"] / split_total if split_total else 0.0

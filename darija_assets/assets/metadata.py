@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -50,3 +51,51 @@ def scalar_stats(stats: Mapping[str, object], prefix: str = "") -> dict[str, obj
         for k, v in stats.items()
         if isinstance(v, (int, float, str)) and not isinstance(v, bool)
     }
+
+
+#: the importer's "line 12: " prefix, and any number, vary within one kind of reason
+_LINE_PREFIX_RE = re.compile(r"^line \d+: ")
+_NUMBER_RE = re.compile(r"\d+")
+
+
+def quarantine_reasons(quarantine: pl.DataFrame, top: int = 5) -> list[tuple[int, str, list]]:
+    """The ``top`` most frequent kinds of reason in a quarantine table, as (count, reason,
+    up to three example lines or urls). Reasons are grouped with their line prefix dropped
+    and numbers written as N, so "line 3: invalid JSON (... column 5)" and "line 9: invalid
+    JSON (... column 2)" are one kind."""
+    examples_column = next((c for c in ("line", "url") if c in quarantine.columns), None)
+    kinds: dict[str, list] = {}
+    for row in quarantine.iter_rows(named=True):
+        reason = _NUMBER_RE.sub("N", _LINE_PREFIX_RE.sub("", str(row.get("reason") or "no reason")))
+        kinds.setdefault(reason, []).append(row[examples_column] if examples_column else None)
+    ranked = sorted(kinds.items(), key=lambda item: -len(item[1]))[:top]
+    return [
+        (len(where), reason, [w for w in where if w is not None][:3]) for reason, where in ranked
+    ]
+
+
+def fail_if_all_quarantined(asset: str, kept: int, quarantine: pl.DataFrame | list[dict]) -> None:
+    """Raise ``dagster.Failure`` when a step kept no row and quarantined some: the message
+    gives the top reasons with their counts and example lines, so nobody has to open the
+    quarantine table to learn why the partition is empty. Does nothing otherwise."""
+    if isinstance(quarantine, list):
+        quarantine = pl.DataFrame(quarantine)
+    if kept or quarantine.is_empty():
+        return
+    reasons = quarantine_reasons(quarantine)
+    label = "line " if "line" in quarantine.columns else ""
+    lines = [
+        f"  {count} x {reason}"
+        + (f" (e.g. {', '.join(f'{label}{w}' for w in where)})" if where else "")
+        for count, reason, where in reasons
+    ]
+    raise dg.Failure(
+        description=(
+            f"{asset} kept no row: all {quarantine.height} were quarantined. Top reasons:\n"
+            + "\n".join(lines)
+        ),
+        metadata={
+            "quarantined": quarantine.height,
+            "top_reasons": distribution({reason: count for count, reason, _ in reasons}, "reason"),
+        },
+    )

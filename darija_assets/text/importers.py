@@ -354,8 +354,13 @@ def import_file(
 
 
 def import_source(source: Source, crawled_at: str | None = None) -> ImportResult:
-    """Import a registry source of kind "file"; its ``extra`` may set fmt, text_field, date_order."""
+    """Import a registry source of kind "file" with its importer options.
+
+    ``source.extra`` holds ``ImportOptions`` fields (fmt, text_field, date_order, ...), as
+    ``sources.load_registry`` checked them from $DARIJA_SOURCES. Raises ValueError for a
+    source that is not a file source, TypeError for an option ImportOptions does not have.
+    """
     if source.kind != "file" or not source.path:
         raise ValueError(f"source {source.name!r} is not a file source")
-    known = {k: v for k, v in source.extra.items() if k in ("fmt", "text_field", "date_order")}
-    return import_file(source.path, source.name, ImportOptions(crawled_at=crawled_at, **known))
+    options = ImportOptions(crawled_at=crawled_at, **source.extra)
+    return import_file(source.path, source.name, options)
