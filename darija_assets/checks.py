@@ -82,8 +82,43 @@ def all_in(
     )
 
 
+def none_bad(
+    asset: str,
+    check_name: str,
+    worst: list[tuple[str, float]],
+    total: int,
+    threshold: float,
+    *,
+    what: str = "pages",
+    measure: str = "score",
+) -> dg.AssetCheckResult:
+    """Passes when no row is bad: each row is judged on its own (``measure`` above
+    ``threshold``), so one bad page fails the check however large the source.
+
+    ``worst`` is (key, score) of every bad row, worst first; the failure names their count
+    and the first five.
+    """
+    n_bad = len(worst)
+    shown = ", ".join(f"{key} ({score:.2f})" for key, score in worst[:5])
+    return dg.AssetCheckResult(
+        asset_key=asset,
+        check_name=check_name,
+        passed=n_bad == 0,
+        metadata={
+            f"bad_{what}": n_bad,
+            what: total,
+            "threshold": threshold,
+            "worst": shown or "none",
+        },
+        description=(
+            f"{n_bad} of {total} {what} have {measure} above {threshold}; worst: {shown}"
+            if n_bad
+            else None
+        ),
+    )
+
+
 # Thresholds shared by the specs and the results.
 MIN_ARABIC_SCRIPT_RATIO = 0.8
-MAX_MOJIBAKE_RATIO = 0.0
 MAX_DUPLICATE_RATIO = 0.5
 MAX_QUARANTINE_RATIO = 0.2

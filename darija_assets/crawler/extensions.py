@@ -44,6 +44,9 @@ def crawl_summary(stats: dict, spider, reason: str) -> dict:
         "quarantined": count("darija/quarantined"),
         "first_quarantined": stats.get("darija/first_quarantined"),
         "robots_denied": count("robotstxt/forbidden"),
+        # pages read with another charset than Scrapy's, and pages no charset reads cleanly
+        "charset_corrected": count("darija/charset/corrected"),
+        "charset_unreadable": count("darija/charset/unreadable"),
         "skipped_unchanged": count("darija/skipped_unchanged"),
         "skipped_already_crawled": count("darija/skipped_already_crawled"),
         "selectors": {

@@ -34,6 +34,12 @@ RETRY_TIMES = 2
 DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
 
+# Read each page with the charset it is really in (charset.py): after decompression and
+# retries (a downloader middleware's process_response runs from high numbers to low).
+DOWNLOADER_MIDDLEWARES = {
+    "darija_assets.crawler.middlewares.CharsetMiddleware": 540,
+}
+
 # Pause/resume: the runner passes JOBDIR per source; SIGINT then stops the crawl gracefully.
 ITEM_PIPELINES = {
     "darija_assets.crawler.pipelines.StampPipeline": 100,

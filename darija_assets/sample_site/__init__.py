@@ -4,7 +4,7 @@
 it contains. Run it by hand with ``python -m darija_assets.sample_site --port 8000``.
 """
 
-from darija_assets.sample_site.pages import LIST_PATH, Chapter, Manifest, manifest
+from darija_assets.sample_site.pages import LIST_PATH, Chapter, Manifest, Page, manifest
 from darija_assets.sample_site.server import (
     DEFAULT_PORT,
     LoggedRequest,
@@ -18,6 +18,7 @@ __all__ = [
     "Chapter",
     "LoggedRequest",
     "Manifest",
+    "Page",
     "SampleSite",
     "manifest",
     "serve_sample_site",

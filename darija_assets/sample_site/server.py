@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from darija_assets.sample_site.pages import LIST_PATH, Manifest, build
+from darija_assets.sample_site.pages import LIST_PATH, Manifest, Page, build
 
 #: the port the `sample` source uses, so chapter URLs stay the same from one crawl to the next
 DEFAULT_PORT = 8719
@@ -76,9 +76,16 @@ class SampleSite:
 class _SiteServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], version: int, delay_s: float):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        version: int,
+        delay_s: float,
+        pages: Mapping[str, Page] | None,
+    ):
         build(version)
         self.version = version
+        self.pages = pages
         self.delay_s = delay_s
         self.log: list[LoggedRequest] = []
         self.log_lock = threading.Lock()
@@ -98,8 +105,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, send_body: bool) -> None:
         if self.server.delay_s:
             time.sleep(self.server.delay_s)
-        pages, _ = build(self.server.version)
-        page = pages.get(self.path)
+        pages = self.server.pages
+        page = (pages if pages is not None else build(self.server.version)[0]).get(self.path)
         status, body, content_type = (
             (200, page.body, page.content_type)
             if page
@@ -122,15 +129,22 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def serve_sample_site(
-    version: int = 1, port: int = 0, host: str = "127.0.0.1", delay_s: float = 0.0
+    version: int = 1,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    delay_s: float = 0.0,
+    pages: Mapping[str, Page] | None = None,
 ) -> Iterator[SampleSite]:
     """Serve the sample site in a background thread; yields the running ``SampleSite``.
 
     ``port=0`` picks a free port (tests); the `sample` source uses ``DEFAULT_PORT`` so that
     its chapter URLs, the corpus's primary key, are the same in every crawl. ``delay_s``
-    slows every response, to give a test time to interrupt a crawl part-way.
+    slows every response, to give a test time to interrupt a crawl part-way. ``pages``
+    (path with query -> ``Page``) are served instead of the bundled site, with the same
+    request log, for tests of other kinds of page (``version`` and ``manifest`` then still
+    describe the bundled site).
     """
-    server = _SiteServer((host, port), version, delay_s)
+    server = _SiteServer((host, port), version, delay_s, pages)
     thread = threading.Thread(target=server.serve_forever, name="sample-site", daemon=True)
     thread.start()
     try:

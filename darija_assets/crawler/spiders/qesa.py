@@ -5,7 +5,8 @@ Selectors come from a site profile (``-a profile=qesa`` or a path to a JSON prof
 profile's list path appended) and ``-a source=...`` names the corpus rows' source.
 
 Every page that yields no chapter becomes a ``QuarantineItem`` with its reason (HTTP
-status, robots.txt, a selector that matched nothing, an empty body, undecodable text),
+status, robots.txt, a selector that matched nothing, an empty body, a page no charset
+reads cleanly: see ``middlewares.CharsetMiddleware``),
 so nothing disappears silently. Chapters the work directory says are already crawled, or
 unchanged since the corpus last saw them, are not requested (see ``SkipPolicy``).
 """
@@ -22,6 +23,7 @@ from scrapy.http import Response, TextResponse
 from scrapy.selector import SelectorList
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from darija_assets.crawler.charset import CharsetError
 from darija_assets.crawler.items import ChapterItem, QuarantineItem
 from darija_assets.crawler.profiles import load_profile
 from darija_assets.crawler.workdir import SkipPolicy
@@ -176,13 +178,6 @@ class QesaSpider(scrapy.Spider):
                 chapter["url"], "chapter", "empty body: the body selector matched but holds no text"
             )
             return
-        if "\ufffd" in text:
-            yield self._quarantine(
-                chapter["url"],
-                "chapter",
-                f"decode failure: text decoded as {response.encoding} holds U+FFFD",
-            )
-            return
         yield ChapterItem(
             url=chapter["url"],
             title=self._first_text(response, "title") or chapter["title"],
@@ -204,6 +199,9 @@ class QesaSpider(scrapy.Spider):
         if failure.check(HttpError):
             self._count(f"pages/{stage}")
             reason = f"HTTP {failure.value.response.status}"
+        elif failure.check(CharsetError):
+            self._count(f"pages/{stage}")
+            reason = str(failure.value)
         elif failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
             reason = "disallowed by robots.txt"
         else:

@@ -1,0 +1,64 @@
+"""Downloader middleware: read every page with the charset it is really in (see charset.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from scrapy.http import HtmlResponse, TextResponse
+
+from darija_assets.crawler.charset import CharsetError, read_page
+from darija_assets.crawler.spiders.qesa import extract_text
+
+log = logging.getLogger(__name__)
+
+
+def visible_text(response: TextResponse) -> str:
+    """What a reader sees: an HTML page's text outside script and style, else the whole text."""
+    if isinstance(response, HtmlResponse):
+        return extract_text(response.xpath("/*"))
+    return response.text
+
+
+class CharsetMiddleware:
+    """Re-decode a successful text response whose charset Scrapy got wrong, or refuse it.
+
+    The charset comes from ``charset.read_page``. A response Scrapy already read with that
+    charset (or an all-ASCII one) is passed on unchanged; any other is passed on as
+    ``response.replace(encoding=...)`` (counted in ``darija/charset/corrected``). A page no
+    charset reads cleanly raises ``CharsetError`` (counted in ``darija/charset/unreadable``),
+    which reaches the request's errback: the spider quarantines the page with the reason.
+    Only 2xx responses are judged: an error page is reported by its status.
+    """
+
+    def __init__(self, stats):
+        self.stats = stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.stats)
+
+    def process_response(self, request, response, spider=None):
+        if not isinstance(response, TextResponse) or not 200 <= response.status < 300:
+            return response
+        if response.body.isascii():
+            return response  # every ASCII-compatible charset reads it alike
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        reading = read_page(
+            content_type,
+            response.body,
+            lambda encoding: visible_text(response.replace(encoding=encoding)),
+        )
+        if reading.encoding is None:
+            self.stats.inc_value("darija/charset/unreadable")
+            raise CharsetError(reading.problem)
+        if reading.encoding == response.encoding:
+            return response
+        self.stats.inc_value("darija/charset/corrected")
+        log.info(
+            "%s: read as %s, not %s (%s)",
+            response.url,
+            reading.encoding,
+            response.encoding,
+            reading.declared.describe(),
+        )
+        return response.replace(encoding=reading.encoding)
