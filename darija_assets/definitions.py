@@ -35,6 +35,7 @@ def _llm(**overrides) -> LLMResource:
     return LLMResource(
         gemini_api_key=secret("GEMINI_API_KEY"),
         groq_api_key=secret("GROQ_API_KEY"),
+        openai_api_key=secret("OPENAI_API_KEY"),
         **overrides,
     )
 

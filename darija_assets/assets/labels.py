@@ -8,6 +8,13 @@ import polars as pl
 from darija_assets import checks
 from darija_assets.assets.corpus import sentences
 from darija_assets.assets.metadata import distribution, preview, scalar_stats, write_quarantine
+from darija_assets.assets.teaching import (
+    as_runner_backend,
+    choose_teachers,
+    fail_if_unusable,
+    log_partial,
+    teacher_metadata,
+)
 from darija_assets.partitions import EMOTIONS, source_partitions
 from darija_assets.resources import LLMResource, StorageResource
 from darija_assets.storage import write_parquet
@@ -45,6 +52,11 @@ class LabelConfig(dg.Config):
             "quarantine_ratio",
             f"At most {checks.MAX_QUARANTINE_RATIO:.0%} of sentences were quarantined.",
         ),
+        checks.spec(
+            "teacher_labels",
+            "complete",
+            "Every sentence was answered (warns when a quota or the wait budget stopped the run).",
+        ),
     ],
 )
 def teacher_labels(
@@ -53,7 +65,12 @@ def teacher_labels(
     storage: StorageResource,
     llm: LLMResource,
 ) -> dg.MaterializeResult:
-    """One emotion label per sentence, batched, rate-limited, cached and resumable."""
+    """One emotion label per sentence, batched, rate-limited, cached and resumable.
+
+    When a daily quota (or the 429 wait budget) ends the run early, the sentences
+    answered so far are written, the metadata says how far it got and when the quota
+    resets, and the next run asks only the rest. A teacher that produced nothing usable
+    fails the step with the reasons."""
     from darija_assets.llm.base import WorkItem
     from darija_assets.llm.frames import accepted_frame, quarantine_frame
     from darija_assets.llm.runner import run_task
@@ -66,12 +83,14 @@ def teacher_labels(
         WorkItem(key=sid, text=text)
         for sid, text in frame.select("sentence_id", "sentence").iter_rows()
     ]
-    backend = llm.make_backend()
-    context.log.info("labelling %d sentences via %s (%s)", len(items), backend.name, backend.model)
+    choice = choose_teachers(llm, context.log)
+    context.log.info("labelling %d sentences", len(items))
     with llm.open_cache(layout) as cache:
         result = run_task(
-            task, items, backend, cache, **llm.runner_options(backend, context.log.info)
+            task, items, as_runner_backend(choice), cache,
+            ledger=llm.open_ledger(layout), **llm.runner_options(context.log.info),
         )
+    log_partial(context.log, "teacher_labels", result.stats)
 
     sentence_info = frame.select("sentence_id", "sentence", "url", "source")
     answers = accepted_frame(result, ("label",), key="sentence_id", extra=LABEL_PROVENANCE)
@@ -83,6 +102,8 @@ def teacher_labels(
         result, sentence_info, "teacher_labels", QUARANTINE_SCHEMA, key="sentence_id"
     )
     n_quarantined = write_quarantine(layout, "teacher_labels", context.partition_key, quarantined)
+    fail_if_unusable("teacher_labels", labelled.height, quarantined["reason"].to_list(),
+                     llm.max_quarantine_ratio)
 
     quarantine_ratio = n_quarantined / len(items) if items else 0.0
     return dg.MaterializeResult(
@@ -90,6 +111,7 @@ def teacher_labels(
             "labelled": labelled.height,
             "quarantined": n_quarantined,
             **scalar_stats(result.stats),
+            **teacher_metadata(choice, result.stats),
             "backends": ", ".join(sorted(set(labelled["backend"].to_list())))
             if labelled.height
             else "none",
@@ -107,6 +129,13 @@ def teacher_labels(
                 quarantine_ratio,
                 checks.MAX_QUARANTINE_RATIO,
                 severity=dg.AssetCheckSeverity.WARN,
+            ),
+            dg.AssetCheckResult(
+                check_name="complete",
+                passed=result.complete,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"pending": len(result.pending),
+                          "quota_resets_at": result.stats.get("quota_resets_at", "")},
             ),
         ],
     )

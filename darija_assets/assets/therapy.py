@@ -6,6 +6,13 @@ import polars as pl
 from darija_assets import checks
 from darija_assets.assets.labels import teacher_labels
 from darija_assets.assets.metadata import distribution, preview, scalar_stats, write_quarantine
+from darija_assets.assets.teaching import (
+    as_runner_backend,
+    choose_teachers,
+    fail_if_unusable,
+    log_partial,
+    teacher_metadata,
+)
 from darija_assets.llm.tasks.pairs import DEFAULT_INSTRUCTION
 from darija_assets.partitions import emotion_partitions, source_partitions
 from darija_assets.resources import LLMResource, StorageResource
@@ -67,20 +74,22 @@ def therapy_pairs(
             description="no teacher_labels partition is materialized yet",
             metadata={"hint": "materialize corpus_job for at least one source first"},
         )
-    backend = llm.make_backend()
-    context.log.info("therapy_pairs[%s] from sources %s via %s", emotion, sources, backend.name)
+    choice = choose_teachers(llm, context.log)
+    context.log.info("therapy_pairs[%s] from sources %s", emotion, sources)
     with llm.open_cache(layout) as cache:
         result = generate_pairs(
             labels,
             emotion,
-            backend,
+            as_runner_backend(choice),
             cache,
             quotas=config.quotas,
             seed=config.seed,
             task=TherapyPairTask(config.instruction, batch_size=config.batch_size),
-            **llm.runner_options(backend, context.log.info),
+            ledger=llm.open_ledger(layout),
+            **llm.runner_options(context.log.info),
         )
     stats, pairs = result.stats, result.pairs
+    log_partial(context.log, "therapy_pairs", stats)
     if stats["shortfall"]:
         context.log.warning(
             "%s: only %d labelled sentences for a quota of %d",
@@ -91,10 +100,13 @@ def therapy_pairs(
     table = write_parquet(pairs, layout.table("therapy_pairs", emotion))
     export = export_original_jsonl(pairs, layout.export(f"psychologist_dataset_{emotion}.jsonl"))
     n_quarantined = write_quarantine(layout, "therapy_pairs", emotion, result.quarantine)
+    fail_if_unusable("therapy_pairs", pairs.height, result.quarantine["reason"].to_list(),
+                     llm.max_quarantine_ratio)
 
     return dg.MaterializeResult(
         metadata={
             **scalar_stats(stats),
+            **teacher_metadata(choice, stats),
             "sources": ", ".join(sources),
             "styles": distribution(pairs["style"].to_list(), label="style"),
             "backends": ", ".join(sorted(set(pairs["backend"].to_list())))

@@ -4,6 +4,13 @@ import dagster as dg
 import polars as pl
 
 from darija_assets.assets.metadata import preview, scalar_stats, write_quarantine
+from darija_assets.assets.teaching import (
+    as_runner_backend,
+    choose_teachers,
+    fail_if_unusable,
+    log_partial,
+    teacher_metadata,
+)
 from darija_assets.assets.therapy import therapy_pairs
 from darija_assets.partitions import emotion_partitions
 from darija_assets.resources import LLMResource, StorageResource
@@ -35,28 +42,29 @@ def translations(
     translator: LLMResource,
 ) -> dg.MaterializeResult:
     """Darija -> English translations of each pair's input and output (Groq by default)."""
-    from darija_assets.llm.base import BackendUnavailable
     from darija_assets.llm.tasks.translate import TranslationTask
     from darija_assets.therapy.translations import translate_pairs
 
     emotion = context.partition_key
     layout = storage.layout()
     pairs = pl.read_parquet(layout.table("therapy_pairs", emotion))
-    try:
-        backend, skip_reason = translator.make_backend(), None
-    except BackendUnavailable as unavailable:
-        backend, skip_reason = None, str(unavailable)
+    # No translator is an honest skip only when the config left the choice to ``auto``;
+    # a named translator that cannot run is an error (see choose_teachers).
+    choice = choose_teachers(translator, context.log)
     with translator.open_cache(layout) as cache:
         result = translate_pairs(
             pairs,
-            backend,
+            as_runner_backend(choice),
             cache,
-            skip_reason=skip_reason,
             task=TranslationTask(batch_size=config.batch_size),
-            **(translator.runner_options(backend, context.log.info) if backend else {}),
+            ledger=translator.open_ledger(layout),
+            **translator.runner_options(context.log.info),
         )
+    log_partial(context.log, "translations", result.stats)
     table = write_parquet(result.translations, layout.table("translations", emotion))
     n_quarantined = write_quarantine(layout, "translations", emotion, result.quarantine)
+    fail_if_unusable("translations", result.translations.height,
+                     result.quarantine["reason"].to_list(), translator.max_quarantine_ratio)
     if result.skipped:
         # No honest offline translation exists: an empty table and the reason, never invented text.
         context.log.warning("translations[%s] skipped: %s", emotion, result.skipped)
@@ -79,8 +87,8 @@ def translations(
     translated = result.translations
     return dg.MaterializeResult(
         metadata={
-            "status": "translated",
             **scalar_stats({k: v for k, v in result.stats.items() if k != "skipped"}),
+            **teacher_metadata(choice, result.stats),
             "quarantined": n_quarantined,
             "preview": preview(translated, ["input_en", "output_en"], n=6),
             "path": dg.MetadataValue.path(str(table)),

@@ -1,16 +1,24 @@
-"""A local stand-in for the Gemini and Groq HTTP APIs, for tests and benchmarks.
+"""A local stand-in for the Gemini, Groq and OpenAI-compatible HTTP APIs, for tests
+and benchmarks.
 
-It speaks the subset of both wire formats our backends use, so the *real* SDKs
+It speaks the subset of the wire formats our backends use, so the *real* SDKs
 can be pointed at it through their base URL:
 
 - Gemini: ``POST /v1beta/models/{model}:generateContent`` (the google-genai SDK; v1 too)
 - Groq:   ``POST /openai/v1/chat/completions`` (the groq SDK, OpenAI format)
+- OpenAI-compatible (vLLM, Ollama, llama.cpp...): ``POST /v1/chat/completions`` (the
+  openai SDK with ``base_url=stub.url + "/v1"``), including ``response_format``
+  json_schema, and a 400 for it when ``reject_response_format`` is set, as servers
+  without structured output answer.
 
 Answers come from a ``responder(request) -> str`` the caller supplies, so any task
 can script its teacher. A fault plan injects what real APIs do on bad days: 429
 with retry-after, 5xx, slow answers, malformed JSON, wrong ids, values outside the
-allowed set. Every request is recorded for assertions (never the API key itself,
-only whether one was sent).
+allowed set, and daily quotas (``requests_per_day``, or ``Fault.daily_quota``) in
+each vendor's own words: Gemini's QuotaFailure with a per-day quota id, Groq's
+"requests per day (RPD)" message with a long retry-after. Successful Groq and OpenAI
+answers carry ``x-ratelimit-*`` headers. Every request is recorded for assertions
+(never the API key itself, only whether one was sent).
 
     with StubServer(responder, latency_s=0.3) as stub:
         backend = make_backend("groq", api_key="test", base_url=stub.url)  # one URL serves both vendors
@@ -32,13 +40,16 @@ from typing_extensions import Self
 
 _GEMINI_PATH = re.compile(r"^/v1(?:beta)?/models/(?P<model>[^/:]+):generateContent$")
 _GROQ_PATH = "/openai/v1/chat/completions"
+_OPENAI_PATH = "/v1/chat/completions"
+#: Gemini's quota id for the free tier's requests per day (as real 429 bodies name it)
+GEMINI_DAILY_QUOTA_ID = "GenerateRequestsPerDayPerProjectPerModel-FreeTier"
 
 
 @dataclass
 class StubRequest:
     """One request as the stub understood it."""
 
-    vendor: str  # "gemini" or "groq"
+    vendor: str  # "gemini", "groq" or "openai"
     model: str
     system: str
     user: str
@@ -88,6 +99,13 @@ class Fault:
         return cls("rate_limited", retry_after_s=retry_after_s, status=429, header=header)
 
     @classmethod
+    def daily_quota(cls, retry_after_s: float = 5184.0) -> Fault:
+        """429 for a spent daily quota: Gemini's QuotaFailure naming
+        ``GEMINI_DAILY_QUOTA_ID`` (with a short RetryInfo, as real ones carry), Groq's and
+        OpenAI's "requests per day (RPD)" message with ``retry-after`` in seconds."""
+        return cls("daily_quota", retry_after_s=retry_after_s, status=429)
+
+    @classmethod
     def server_error(cls, status: int = 500) -> Fault:
         return cls("server_error", status=status)
 
@@ -129,6 +147,12 @@ class StubServer:
     responder: Responder
     latency_s: float = 0.0
     requests: list[StubRequest] = field(default_factory=list)
+    #: answer 400 to OpenAI-format requests carrying ``response_format``
+    reject_response_format: bool = False
+    #: answered requests allowed per day (all vendors together); then daily-quota 429s
+    requests_per_day: int | None = None
+    #: answered requests counted against ``requests_per_day`` (set to 0 for a "new day")
+    answered_today: int = 0
 
     def __post_init__(self) -> None:
         self._rules: list[_Rule] = []
@@ -186,8 +210,20 @@ class StubServer:
         request.received_at = time.monotonic()
         with self._lock:
             self.requests.append(request)
-        fault = self._take_fault(request)
+        if self.reject_response_format and vendor == "openai" and body.get("response_format"):
+            request.outcome = "bad_request"
+            return 400, {}, {"error": {
+                "message": "response_format is not supported by this server",
+                "type": "invalid_request_error", "param": "response_format", "code": None}}
+        with self._lock:
+            over_quota = (self.requests_per_day is not None
+                          and self.answered_today >= self.requests_per_day)
+        fault = Fault.daily_quota() if over_quota else self._take_fault(request)
         time.sleep(self.latency_s + (fault.delay_s if fault else 0.0))
+        if fault is not None and fault.kind == "daily_quota":
+            request.outcome = "daily_quota"
+            return 429, {"retry-after": f"{fault.retry_after_s:g}"}, _daily_quota_body(
+                vendor, request.model, self.requests_per_day or 1000, fault.retry_after_s or 0.0)
         if fault is not None and fault.kind == "rate_limited":
             request.outcome = "rate_limited"
             headers = ({"retry-after": f"{fault.retry_after_s:g}"}
@@ -200,7 +236,15 @@ class StubServer:
         if fault is not None and fault.transform is not None:
             answer = fault.transform(answer)
         request.outcome = fault.kind if fault is not None else "ok"
-        return 200, {}, _answer_body(vendor, request, answer)
+        with self._lock:
+            self.answered_today += 1
+            answered = self.answered_today
+        headers: dict[str, str] = {}
+        if vendor != "gemini" and self.requests_per_day is not None:
+            headers = {"x-ratelimit-limit-requests": str(self.requests_per_day),
+                       "x-ratelimit-remaining-requests": str(max(0, self.requests_per_day - answered)),
+                       "x-ratelimit-reset-requests": "1h26m24s"}
+        return 200, headers, _answer_body(vendor, request, answer)
 
 
 def _handler_for(stub: StubServer) -> type[BaseHTTPRequestHandler]:
@@ -218,9 +262,10 @@ def _handler_for(stub: StubServer) -> type[BaseHTTPRequestHandler]:
             if gemini:
                 has_key = bool(self.headers.get("x-goog-api-key"))
                 return self._send(*stub.handle("gemini", gemini.group("model"), body, has_key))
-            if path == _GROQ_PATH:
+            if path in (_GROQ_PATH, _OPENAI_PATH):
+                vendor = "groq" if path == _GROQ_PATH else "openai"
                 has_key = (self.headers.get("authorization") or "").startswith("Bearer ")
-                return self._send(*stub.handle("groq", body.get("model", ""), body, has_key))
+                return self._send(*stub.handle(vendor, body.get("model", ""), body, has_key))
             self._send(404, {}, {"error": {"message": f"no route {path}"}})
 
         def _send(self, status: int, headers: dict[str, str], payload: dict[str, Any]) -> None:
@@ -318,6 +363,29 @@ def _error_body(vendor: str, status: int, message: str, retry_after_s: float | N
     kind = "requests" if status == 429 else "internal_server_error"
     return {"error": {"message": message, "type": kind,
                       "code": "rate_limit_exceeded" if status == 429 else None}}
+
+
+def _daily_quota_body(vendor: str, model: str, limit: int, retry_after_s: float) -> dict[str, Any]:
+    if vendor == "gemini":
+        return {"error": {
+            "code": 429, "status": "RESOURCE_EXHAUSTED",
+            "message": "You exceeded your current quota, please check your plan and billing details.",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": GEMINI_DAILY_QUOTA_ID,
+                    "quotaDimensions": {"location": "global", "model": model},
+                    "quotaValue": str(limit)}]},
+                # real daily-quota bodies carry a short RetryInfo too: it must not be trusted
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "43s"},
+            ]}}
+    hours, rest = divmod(int(retry_after_s), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return {"error": {
+        "message": (f"Rate limit reached for model `{model}` in organization `org_stub` service tier "
+                    f"`on_demand` on requests per day (RPD): Limit {limit}, Used {limit}, Requested 1. "
+                    f"Please try again in {hours}h{minutes}m{seconds}s."),
+        "type": "requests", "code": "rate_limit_exceeded"}}
 
 
 def _rewrite_field(text: str, name: str, change: Callable[[Any], Any]) -> str:

@@ -53,6 +53,7 @@ def _vendor(stub: StubServer, vendor: str, **options) -> LLMResource:
         gemini_base_url=stub.url,
         groq_base_url=stub.url,
         requests_per_minute=0,
+        tokens_per_minute=0,
         max_retries=2,
         **key,
         **options,
@@ -121,7 +122,7 @@ def test_gemini_pairs_and_groq_translations_through_the_resources(corpus, instan
     translated = pl.read_parquet(corpus.table("translations", emotion))
     assert sorted(translated["pair_id"]) == sorted(pairs["pair_id"])
     assert set(translated["backend"]) == {"groq"}
-    assert _meta(result, "translations")["status"] == "translated"
+    assert _meta(result, "translations")["status"] == "complete"
 
 
 def test_translations_without_a_translator_are_skipped_honestly(corpus, instance):

@@ -1,9 +1,17 @@
-"""Transport faults worth another try, whichever httpx flavour an SDK runs on
-(google-genai uses ``httpx2`` when it is installed, groq uses ``httpx``)."""
+"""What the HTTP backends share: transport faults worth another try (whichever httpx
+flavour an SDK runs on: google-genai uses ``httpx2`` when it is installed, groq and
+openai use ``httpx``), readable causes for them, ``retry-after`` and quota headers,
+and telling a daily-quota 429 from a per-minute one."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+
 import httpx
+
+from darija_assets.llm.base import QuotaExhausted, QuotaReport, RateLimited
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -18,6 +26,14 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 TRANSPORT_ERRORS = _transport_errors()
+#: a 429 asking to wait longer than this is a quota window (hours, a day), not a burst
+LONG_RETRY_AFTER_S = 600.0
+#: how vendors name a daily quota in a 429's message (Groq: "requests per day (RPD)",
+#: "tokens per day (TPD)"; Gemini's quota ids: "...PerDayPerProjectPerModel-FreeTier")
+_DAILY_WORDS = re.compile(r"per ?day|\bRPD\b|\bTPD\b|daily", re.IGNORECASE)
+# Groq and OpenAI write durations as "2m59.56s", "6m0s", "1h2m3s", "120ms".
+_DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
+                       r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -29,3 +45,69 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def parse_duration(value: str | None) -> float | None:
+    """Seconds from ``"2m59.56s"`` / ``"1h2m3s"`` / ``"120ms"`` / ``"7.66"``, else None."""
+    if not value:
+        return None
+    plain = parse_retry_after(value)
+    if plain is not None:
+        return plain
+    match = _DURATION.match(value.strip())
+    if not match or not any(match.groupdict().values()):
+        return None
+    parts = {k: float(v) if v else 0.0 for k, v in match.groupdict().items()}
+    return parts["h"] * 3600 + parts["m"] * 60 + parts["s"] + parts["ms"] / 1000
+
+
+def quota_report(headers: Mapping[str, str]) -> QuotaReport | None:
+    """The ``x-ratelimit-*`` headers Groq and OpenAI-compatible servers send, if any.
+    On Groq, the ``-requests`` pair is the per-day request allowance and ``-tokens``
+    the per-minute token allowance (console.groq.com/docs/rate-limits)."""
+
+    def number(name: str) -> int | None:
+        value = headers.get(name)
+        try:
+            return int(float(value)) if value is not None else None
+        except ValueError:
+            return None
+
+    report = QuotaReport(
+        remaining_requests=number("x-ratelimit-remaining-requests"),
+        remaining_tokens=number("x-ratelimit-remaining-tokens"),
+        limit_requests=number("x-ratelimit-limit-requests"),
+        limit_tokens=number("x-ratelimit-limit-tokens"),
+        reset_requests_s=parse_duration(headers.get("x-ratelimit-reset-requests")),
+    )
+    return report if report != QuotaReport() else None
+
+
+def rate_limit_error(vendor: str, message: str, retry_after_s: float | None, *,
+                     code: str | None = None) -> RateLimited:
+    """A 429 as ``QuotaExhausted`` when it is a daily (or account) quota: the message
+    names one, the code says the account has no quota left (OpenAI's
+    ``insufficient_quota``), or the retry-after is longer than ``LONG_RETRY_AFTER_S``;
+    otherwise as ``RateLimited`` to wait out."""
+    text = f"{vendor} 429: {message}"
+    daily = bool(_DAILY_WORDS.search(message)) or code == "insufficient_quota" or (
+        retry_after_s is not None and retry_after_s > LONG_RETRY_AFTER_S)
+    if not daily:
+        return RateLimited(text, retry_after_s=retry_after_s)
+    resets_at = (datetime.now(timezone.utc) + timedelta(seconds=retry_after_s)
+                 if retry_after_s is not None else None)
+    return QuotaExhausted(text, retry_after_s=retry_after_s, resets_at=resets_at)
+
+
+def describe_transport_error(exc: BaseException, url: str, timeout_s: float) -> str:
+    """What went wrong on the wire, in words a person can act on, with the URL (never a
+    key): connection refused, timed out, or the low-level error."""
+    cause = exc if isinstance(exc, TRANSPORT_ERRORS) else (exc.__cause__ or exc)
+    name = type(cause).__name__
+    if "Timeout" in name:
+        return f"timed out after {timeout_s:g} s at {url}"
+    if "Connect" in name:
+        detail = str(cause) or name
+        refused = "refused" in detail.lower()
+        return f"connection {'refused' if refused else 'failed'} at {url} ({detail})"
+    return f"transport error at {url}: {name}: {cause}"

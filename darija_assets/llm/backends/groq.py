@@ -2,38 +2,51 @@
 
 JSON mode guarantees a JSON object but not its shape, so the schema travels in the
 system message and the task validates the answer. The SDK's own retries are off
-(``max_retries=0``): the runner's retries are the only ones, and counted.
+(``max_retries=0``): the runner's retries are the only ones, and counted. Every answer
+carries Groq's ``x-ratelimit-*`` headers (requests left today, tokens left this
+minute), kept for ``darija-assets teachers``. A 429 that names a daily limit (RPD/TPD)
+or asks to wait for many minutes is a ``QuotaExhausted``: the step stops cleanly.
 """
 
 from __future__ import annotations
 
 import time
 
-from darija_assets.llm.backends._http import parse_retry_after
-from darija_assets.llm.backends._schema import system_with_schema
+from darija_assets.llm.backends._chat import chat_messages, system_with_schema
+from darija_assets.llm.backends._http import (
+    describe_transport_error,
+    parse_retry_after,
+    quota_report,
+    rate_limit_error,
+)
 from darija_assets.llm.base import (
     Backend,
     BackendUnavailable,
     Completion,
+    Limits,
     LLMError,
     Prompt,
-    RateLimited,
     TransientError,
 )
 
 DEFAULT_MODEL = "llama-3.3-70b-versatile"
+DEFAULT_BASE_URL = "https://api.groq.com"
 
 
 class GroqBackend(Backend):
     name = "groq"
 
     def __init__(self, api_key: str, *, model: str = DEFAULT_MODEL, base_url: str | None = None,
-                 timeout_s: float = 120.0):
+                 timeout_s: float = 120.0, limits: Limits | None = None):
         if not api_key:
             raise BackendUnavailable("groq needs an API key (GROQ_API_KEY)")
         from groq import Groq
 
         self.model = model
+        self.endpoint = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        if limits is not None:
+            self.limits = limits
+        self._timeout_s = timeout_s
         self._client = Groq(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout_s)
 
     def complete(self, prompt: Prompt) -> Completion:
@@ -44,25 +57,27 @@ class GroqBackend(Backend):
             kwargs["response_format"] = {"type": "json_object"}
         started = time.monotonic()
         try:
-            response = self._client.chat.completions.create(
+            raw = self._client.chat.completions.with_raw_response.create(
                 model=self.model,
-                messages=[
-                    {"role": "system", "content": system_with_schema(prompt)},
-                    {"role": "user", "content": prompt.user},
-                ],
+                messages=chat_messages(system_with_schema(prompt), prompt.user, fold=False),
                 temperature=prompt.temperature,
                 max_completion_tokens=prompt.max_output_tokens,
                 **kwargs,
             )
         except groq.RateLimitError as exc:
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
-            raise RateLimited(f"groq 429: {exc.message}", retry_after_s=retry_after) from exc
+            raise rate_limit_error("groq", exc.message, retry_after) from exc
         except groq.APIStatusError as exc:
             if exc.status_code == 408 or exc.status_code >= 500:
-                raise TransientError(f"groq {exc.status_code}: {exc.message}") from exc
-            raise LLMError(f"groq {exc.status_code}: {exc.message}") from exc
+                raise TransientError(
+                    f"groq server error {exc.status_code} at {self.endpoint}: {exc.message}"
+                ) from exc
+            raise LLMError(f"groq {exc.status_code} at {self.endpoint}: {exc.message}") from exc
         except groq.APIConnectionError as exc:  # includes APITimeoutError
-            raise TransientError(f"groq transport error: {exc}") from exc
+            raise TransientError(
+                "groq " + describe_transport_error(exc, self.endpoint, self._timeout_s)
+            ) from exc
+        response = raw.parse()
         usage = response.usage
         return Completion(
             text=response.choices[0].message.content or "",
@@ -70,4 +85,5 @@ class GroqBackend(Backend):
             input_tokens=getattr(usage, "prompt_tokens", None),
             output_tokens=getattr(usage, "completion_tokens", None),
             latency_s=time.monotonic() - started,
+            quota=quota_report(raw.headers),
         )

@@ -6,6 +6,12 @@ greedily for several prompts at once with left padding, and loads in 4-bit
 (bitsandbytes nf4) only when CUDA is available, since bitsandbytes on CPU is slow
 and not something to rely on. torch and transformers are imported when the
 backend is built, never when the package is imported.
+
+Chat templates without a system role (Gemma 1/2/3 and models built on them, such as
+Atlas-Chat-9B) raise ``TemplateError: System role not supported``. With
+``system_role="auto"`` the backend renders a probe conversation once at load time and
+folds the system text into the first user turn when the template refuses it (or the
+model id names a Gemma-family model); ``native``/``fold`` force either way.
 """
 
 from __future__ import annotations
@@ -13,7 +19,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from darija_assets.llm.backends._schema import system_with_schema
+from darija_assets.llm.backends._chat import (
+    chat_messages,
+    check_system_role,
+    folds_system_role,
+    system_with_schema,
+)
 from darija_assets.llm.base import Backend, BackendUnavailable, Completion, Prompt
 
 
@@ -21,13 +32,16 @@ class TransformersBackend(Backend):
     name = "transformers"
 
     def __init__(self, model_path: str, *, prompts_per_call: int = 4, max_new_tokens: int | None = None,
-                 load_in_4bit: bool | None = None, device: str | None = None):
+                 load_in_4bit: bool | None = None, device: str | None = None,
+                 system_role: str = "auto"):
+        check_system_role(system_role)
         if not model_path:
             raise BackendUnavailable("transformers needs a local model (DARIJA_LOCAL_MODEL)")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model = Path(model_path).name if Path(model_path).exists() else model_path
+        self.endpoint = f"local:{model_path}"
         self.prompts_per_call = prompts_per_call
         self._max_new_tokens = max_new_tokens
         cuda = torch.cuda.is_available()
@@ -53,11 +67,28 @@ class TransformersBackend(Backend):
         self._tokenizer.padding_side = "left"
         if self._tokenizer.pad_token is None:
             self._tokenizer.pad_token = self._tokenizer.eos_token
+        #: whether the system text goes into the first user turn (see the module docstring)
+        self.folds_system = self._tokenizer.chat_template is not None and (
+            folds_system_role(system_role, f"{model_path} {self._lm.config.model_type}")
+            or (system_role == "auto" and not self._template_takes_system())
+        )
+
+    def _template_takes_system(self) -> bool:
+        """Render a probe conversation with a system turn; a template that refuses it
+        raises ``jinja2.TemplateError`` ("System role not supported")."""
+        from jinja2 import TemplateError
+
+        probe = chat_messages("probe system", "probe user", fold=False)
+        try:
+            self._tokenizer.apply_chat_template(probe, add_generation_prompt=True, tokenize=False)
+        except TemplateError:
+            return False
+        return True
 
     def _render(self, prompt: Prompt) -> str:
         system = system_with_schema(prompt)
         if self._tokenizer.chat_template:
-            messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt.user}]
+            messages = chat_messages(system, prompt.user, fold=self.folds_system)
             return self._tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=False
             )
