@@ -224,16 +224,22 @@ def merge_corpus(
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Merge freshly crawled rows into the previous corpus by URL.
 
-    Returns the merged table (sorted by story and chapter) and counts: ``new`` (URL not
+    Returns the merged table (sorted by story and chapter; CORPUS_SCHEMA plus ``speaker``,
+    null where the rows had none) and counts: ``new`` (URL not
     seen before), ``updated`` (content hash changed; the new row replaces the old),
     ``unchanged`` (kept as they were: not re-crawled, or re-crawled with the same hash;
     ``refetched_unchanged`` says how many of them were re-crawled) and ``total``.
     """
-    new_rows = new_rows.select(CORPUS_SCHEMA.keys()).cast(CORPUS_SCHEMA)
-    new_rows = new_rows.unique(subset="url", keep="last", maintain_order=True)
-    if previous is None:
-        previous = pl.DataFrame(schema=CORPUS_SCHEMA)
-    previous = previous.select(CORPUS_SCHEMA.keys()).cast(CORPUS_SCHEMA)
+    # Chat imports add a speaker pseudonym; crawls and tables written before it have none.
+    schema = CORPUS_SCHEMA | {"speaker": pl.Utf8}
+
+    def conform(frame: pl.DataFrame) -> pl.DataFrame:
+        if "speaker" not in frame.columns:
+            frame = frame.with_columns(speaker=pl.lit(None, pl.Utf8))
+        return frame.select(schema.keys()).cast(schema)
+
+    new_rows = conform(new_rows).unique(subset="url", keep="last", maintain_order=True)
+    previous = conform(pl.DataFrame(schema=schema) if previous is None else previous)
     old_hash = previous.select("url", pl.col("content_hash").alias("old_hash"))
     joined = new_rows.join(old_hash, on="url", how="left")
     is_new = pl.col("old_hash").is_null()

@@ -56,6 +56,7 @@ def test_jsonl_rows_and_every_malformed_line_quarantined(tmp_path):
             "content_hash": hashlib.sha256("سلام عليكم".encode()).hexdigest(),
             "crawled_at": FIXED_TIME,
             "source": "mine",
+            "speaker": None,
         },
         {
             "url": "https://x.ma/1",
@@ -68,6 +69,7 @@ def test_jsonl_rows_and_every_malformed_line_quarantined(tmp_path):
             "content_hash": hashlib.sha256("واش".encode()).hexdigest(),
             "crawled_at": FIXED_TIME,
             "source": "mine",
+            "speaker": None,
         },
     ]
     assert reasons(result) == [
@@ -159,10 +161,11 @@ def test_whatsapp_android_export(tmp_path):
         (f"{uri}#L7", "صباح الخير: نوضو", "2026-11-22T09:05:00", "whatsapp"),
     ]
     assert reasons(result) == [
-        (1, "line 1: system message (no sender)"),
-        (5, "line 5: media placeholder or deleted message, no text"),
-        (6, "line 6: media placeholder or deleted message, no text"),
+        (1, "line 1: system message (the end-to-end encryption notice) [en]"),
+        (5, "line 5: media placeholder, no text [en]"),
+        (6, "line 6: deleted message, no text [en]"),
     ]
+    assert result.frame["speaker"].to_list() == ["speaker_1", "speaker_2", "speaker_1"]
     # Sender names are personal data: nowhere in the corpus rows.
     assert not any(
         "Ahmed" in str(v) or "Sara" in str(v) for row in result.frame.rows() for v in row
@@ -180,7 +183,7 @@ def test_whatsapp_ios_export_month_first_and_stray_text(tmp_path):
     assert result.frame.select("raw_text", "publish_date").rows() == [
         ("واش كاين شي جديد؟", "2026-11-21T22:10:05")
     ]
-    assert reasons(result) == [(2, "line 2: media placeholder or deleted message, no text")]
+    assert reasons(result) == [(2, "line 2: media placeholder, no text [en]")]
 
     stray = tmp_path / "stray.txt"
     stray.write_text("شي حاجة\n" + ANDROID_CHAT, encoding="utf-8")
