@@ -38,6 +38,7 @@ from typing import Any
 
 from darija_assets.llm.backends.offline import OfflineBackend
 from darija_assets.llm.base import (
+    MALFORMED,
     Accepted,
     Backend,
     BackendUnavailable,
@@ -122,6 +123,10 @@ class RunOptions:
     - wait_budget_s: total seconds the run may spend paused by 429s before its teacher
       stops (progress saved, the rest pending)
     - seed: for the backoff jitter (tests)
+    - reask_rejected: ask again the items the cache holds content rejections for (a
+      label outside the set...); malformed answers are always asked again
+    - claim_poll_s: how often to look whether questions another process sharing the
+      cache has claimed were answered (or their claim went stale)
     """
 
     concurrency: int = 4
@@ -133,8 +138,12 @@ class RunOptions:
     max_wait_s: float = 300.0
     wait_budget_s: float = 1800.0
     seed: int | None = None
+    reask_rejected: bool = False
+    claim_poll_s: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.claim_poll_s <= 0:
+            raise ValueError(f"claim_poll_s must be positive, got {self.claim_poll_s}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
         for name in ("max_retries", "max_transport_retries", "max_rate_limit_waits"):
@@ -178,6 +187,7 @@ class _Run:
     answered_items: int = 0  # items settled by this run's requests
     paused_until: float = 0.0  # monotonic time the last 429 pause ends
     waited_s: float = 0.0  # wall seconds paused by 429s, against ``wait_budget_s``
+    since_seq: int = 0  # the cache's last write when the run looked: newer answers are a peer's
 
 
 def run_task(
@@ -199,6 +209,8 @@ def run_task(
     max_wait_s: float = 300.0,
     wait_budget_s: float = 1800.0,
     seed: int | None = None,
+    reask_rejected: bool = False,
+    claim_poll_s: float = 0.5,
 ) -> TaskResult:
     """Answer ``task`` for every item with ``backend`` (one teacher, or a fallback chain
     tried in order). Options are those of ``RunOptions``.
@@ -219,7 +231,10 @@ def run_task(
     rate_limited, transient_errors, accepted, quarantined, pending, input_tokens,
     output_tokens, limiter_wait_s, rate_limit_wait_s, elapsed_s, backend, model,
     answered_by ("groq/llama-3.3-70b-versatile: 40, offline/...: 3"), and
-    quota_resets_at (ISO, when a quota stopped a teacher).
+    quota_resets_at (ISO, when a quota stopped a teacher); reasked (items whose cached
+    rejection was asked again), claims_waited (items another process sharing the cache
+    was asking: this run waited for its answers, counted in cache_hits when they came)
+    and claims_taken_over (items whose claim holder was gone).
 
     ``on_batch_done`` is called after each answered request is committed, with
     task, total_items, done_items, requests_sent, retries, rate_limited (for a
@@ -235,6 +250,8 @@ def run_task(
         max_wait_s=max_wait_s,
         wait_budget_s=wait_budget_s,
         seed=seed,
+        reask_rejected=reask_rejected,
+        claim_poll_s=claim_poll_s,
     )
     teachers = [backend] if isinstance(backend, Backend) else list(backend)
     if not teachers:
@@ -257,6 +274,9 @@ def run_task(
         "limiter_wait_s": 0.0,
         "rate_limit_wait_s": 0.0,
         "elapsed_s": 0.0,
+        "reasked": 0,
+        "claims_waited": 0,
+        "claims_taken_over": 0,
         "backend": ",".join(t.name for t in teachers),
         "model": ",".join(t.model for t in teachers),
     }
@@ -266,7 +286,7 @@ def run_task(
     stops: list[Stop] = []
 
     # -- 1. answers any teacher of the chain already gave -----------------------------
-    _use_cache(run, teachers, unique, cache)
+    _use_cache(run, teachers, unique, cache, reask_rejected=reask_rejected)
 
     # -- 2. each teacher in turn asks what is still open ------------------------------
     for position, teacher in enumerate(teachers):
@@ -374,12 +394,22 @@ def _group_questions(
 
 
 def _use_cache(
-    run: _Run, teachers: list[Backend], items: list[WorkItem], cache: AnswerCache | None
+    run: _Run,
+    teachers: list[Backend],
+    items: list[WorkItem],
+    cache: AnswerCache | None,
+    *,
+    reask_rejected: bool,
 ) -> None:
     """Settle every item some teacher of the chain already answered (the first teacher
-    that did wins), so a chain never pays twice for what another member answered."""
+    that did wins), so a chain never pays twice for what another member answered.
+    Stored rejections that are not ``reusable`` (malformed answers; content rejections
+    with ``reask_rejected``) leave their items open, to be asked again."""
     if cache is None:
         return
+    # Read before the lookup: anything written later was answered during this run.
+    run.since_seq = cache.last_seq()
+    reasked: set[str] = set()
     for teacher in teachers:
         if isinstance(teacher, OfflineBackend):
             continue
@@ -388,9 +418,13 @@ def _use_cache(
             return
         questions = _group_questions(run.task, teacher, open_items)
         for key, answer in cache.get_many(questions).items():
+            if not answer.reusable(reask_rejected):
+                reasked.update(item.key for item in questions[key].items)
+                continue
             for item in questions[key].items:
                 run.settled[item.key] = answer
             run.stats["cache_hits"] += len(questions[key].items)
+    run.stats["reasked"] = len(reasked - run.settled.keys())
 
 
 class _Backoff:
@@ -446,6 +480,12 @@ class _Asker:
         self.queue: deque[_Batch] = deque()
         self.in_flight: dict[Future, list[_Batch]] = {}
         self.stop: Stop | None = None
+        # Claims in the shared cache: what this teacher holds, and the questions another
+        # process holds (cache key -> question), looked at again every claim_poll_s.
+        self.claimed: set[str] = set()
+        self.waiting: dict[str, _Question] = {}
+        self.waited: set[str] = set()
+        self.next_poll = 0.0
 
     @property
     def limiter_waited_s(self) -> float:
@@ -468,13 +508,12 @@ class _Asker:
         )
         last_log = time.monotonic()
         try:
-            while self.in_flight or (self.queue and self.stop is None):
+            while self.in_flight or ((self.queue or self.waiting) and self.stop is None):
+                self._poll_claims()
                 self._fill_slots(pool)
                 if not self.in_flight:
-                    if self.stop is None and self.queue:
-                        time.sleep(
-                            max(0.0, min(b.not_before for b in self.queue) - time.monotonic())
-                        )
+                    if self.stop is None and (self.queue or self.waiting):
+                        time.sleep(self._wait_timeout() or 0.0)
                     continue
                 done, _ = wait(
                     self.in_flight, timeout=self._wait_timeout(), return_when=FIRST_COMPLETED
@@ -488,6 +527,10 @@ class _Asker:
             # On a fatal error do not wait for requests in flight: their answers were
             # never committed, so a rerun asks them again.
             pool.shutdown(wait=False, cancel_futures=True)
+            # Answered keys were released as they were stored; the rest (given up,
+            # stopped, or a fatal error) are free for another process to ask now.
+            if self.cache is not None and self.claimed:
+                self.cache.release(self.claimed)
         return self.stop
 
     def _fill_slots(self, pool: ThreadPoolExecutor) -> None:
@@ -502,15 +545,69 @@ class _Asker:
                 return
             for b in ready:
                 self.queue.remove(b)
+            ready = [b for b in ready if self._claim(b)]
+            if not ready:
+                continue
             self.run.stats["requests_sent"] += len(ready)
             self.in_flight[pool.submit(self._send, ready)] = ready
 
     def _wait_timeout(self) -> float | None:
         """With every slot busy only a finished request can change anything; with a free
-        slot, the next batch whose backoff ends can."""
-        if len(self.in_flight) >= self.options.concurrency or not self.queue or self.stop:
+        slot, the next batch whose backoff ends can, or the next look at the questions
+        another process is asking."""
+        if len(self.in_flight) >= self.options.concurrency or self.stop:
             return None
-        return max(0.0, min(b.not_before for b in self.queue) - time.monotonic())
+        wakes = [b.not_before for b in self.queue] + ([self.next_poll] if self.waiting else [])
+        return max(0.0, min(wakes) - time.monotonic()) if wakes else None
+
+    # -- claims in a shared cache ----------------------------------------------------------
+    def _claim(self, batch: _Batch) -> bool:
+        """Claim the batch's questions before sending it; keep only those this run now
+        holds. A question a peer answered meanwhile is settled with that answer; one a
+        live peer is asking waits for it. Returns whether anything is left to send."""
+        if self.cache is None:
+            return True
+        found = self.cache.claim(
+            [q.cache_key for q in batch.questions], since_seq=self.run.since_seq
+        )
+        self.claimed.update(found.mine)
+        if found.taken_over:
+            self.run.stats["claims_taken_over"] += len(found.taken_over)
+            self.say(
+                f"{self.run.task.name}: took over {len(found.taken_over)} questions "
+                f"claimed by {', '.join(sorted(set(found.taken_over.values())))} (gone)"
+            )
+        for q in batch.questions:
+            if q.cache_key in found.answered:
+                for item in q.items:
+                    self.run.settled[item.key] = found.answered[q.cache_key]
+                self.run.stats["cache_hits"] += len(q.items)
+            elif q.cache_key in found.held:
+                if not self.waited:
+                    self.say(
+                        f"{self.run.task.name}: waiting for questions another process "
+                        f"is asking ({found.held[q.cache_key]})"
+                    )
+                if q.cache_key not in self.waited:
+                    self.waited.add(q.cache_key)
+                    self.run.stats["claims_waited"] += len(q.items)
+                self.waiting[q.cache_key] = q
+        if found.held:
+            self.next_poll = max(self.next_poll, time.monotonic() + self.options.claim_poll_s)
+        mine = set(found.mine)
+        batch.questions = [q for q in batch.questions if q.cache_key in mine]
+        return bool(batch.questions)
+
+    def _poll_claims(self) -> None:
+        """Every claim_poll_s: take the answers peers stored, and queue the questions
+        whose claim was released or went stale."""
+        if not self.waiting or time.monotonic() < self.next_poll:
+            return
+        batch = _Batch(list(self.waiting.values()))
+        self.waiting.clear()
+        if self._claim(batch):
+            qs = batch.questions
+            self.queue.extend(_Batch(qs[i : i + self.size]) for i in range(0, len(qs), self.size))
 
     def _send(self, batches: list[_Batch]) -> list[Completion]:
         """One call to the backend (in a worker thread), inside the limiter's budget."""
@@ -672,13 +769,17 @@ def _judge(
     settled: list[tuple[_Question, CachedAnswer]] = []
     retry: list[_Question] = []
     for q in batch.questions:
-        verdict = verdicts.get(q.asked.key) or Rejected(reason=missing_reason, raw=raw_answer)
+        verdict = verdicts.get(q.asked.key) or Rejected(
+            reason=missing_reason, raw=raw_answer, cause=MALFORMED
+        )
         if isinstance(verdict, Rejected):
             q.tries += 1
             if q.tries <= max_retries:
                 retry.append(q)
                 continue
-            verdict = Rejected(reason=verdict.reason, raw=verdict.raw or raw_answer)
+            verdict = Rejected(
+                reason=verdict.reason, raw=verdict.raw or raw_answer, cause=verdict.cause
+            )
         settled.append(
             (
                 q,
