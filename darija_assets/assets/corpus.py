@@ -47,7 +47,10 @@ def _acquire(context, source: Source, layout, crawler: CrawlerResource, pipes, p
 
     work_dir = layout.work("raw_corpus", source.name)
     mode = runner.prepare_work_dir(work_dir)
-    known = runner.write_known_file(previous, work_dir / "known.json")
+    # Chapters a finished crawl fetched but no table write kept (killed in between): the
+    # crawl skips them and they are merged with its rows, so nothing is fetched twice.
+    unwritten = runner.unwritten_rows(work_dir, previous)
+    known = runner.write_known_file(previous, work_dir / "known.json", unwritten)
     # The sample site always listens on the same port: chapter urls are the corpus key.
     site = serve_sample_site(port=DEFAULT_PORT) if source.kind == "sample" else nullcontext()
     with site as sample:
@@ -61,7 +64,12 @@ def _acquire(context, source: Source, layout, crawler: CrawlerResource, pipes, p
         )
         context.log.info("crawl of %s (%s): %s", source.name, mode, " ".join(command))
         pipes.run(context=context, command=command, env=runner.crawl_env()).get_results()
-    return runner.collect(work_dir)
+    items, quarantined, stats = runner.collect(work_dir)
+    return (
+        pl.concat([unwritten, items]),
+        quarantined,
+        {**stats, "unwritten_merged": unwritten.height},
+    )
 
 
 @dg.asset(

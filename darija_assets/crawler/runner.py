@@ -13,8 +13,14 @@ How a crawl continues after an interruption (``prepare_work_dir`` decides, from 
   saves its JOBDIR queue state on a clean close, so it is discarded; the crawl restarts
   from the archive list (cheap listing pages) and skips every chapter already in
   items.jsonl, which was flushed line by line. Nothing lost, nothing fetched twice.
-- ``new``: nothing there, or the last crawl finished: a new crawl starts. Its items,
-  quarantine and stats are cleared (the caller collected them); markers.jsonl is kept.
+- ``new``: nothing there, or the last crawl finished: a new crawl starts. Its quarantine
+  and stats are cleared; its chapters move to unwritten.jsonl, since the caller may have
+  been killed after the crawl ended and before it wrote them into the corpus table;
+  markers.jsonl is kept.
+
+Closing that window: the caller passes ``unwritten_rows(work_dir, table)`` (the moved
+chapters the table does not hold yet) into ``write_known_file``, so the crawl skips them,
+and merges them with the crawl's own rows. Nothing a finished crawl fetched is fetched again.
 
 Incremental re-crawls: pass ``known_path``, a JSON ``{url: content_hash}`` of the corpus
 so far (``write_known_file``). Listing pages are always fetched; a known chapter is
@@ -38,7 +44,7 @@ from typing import Any
 import polars as pl
 
 from darija_assets.crawler.workdir import CORPUS_FIELDS, QUARANTINE_FIELDS, WorkDir, read_jsonl
-from darija_assets.storage import write_json
+from darija_assets.storage import write_json, write_jsonl
 
 SPIDER = "qesa"
 CORPUS_SCHEMA = {field: pl.Utf8 for field in CORPUS_FIELDS} | {"chapter_index": pl.Int64}
@@ -68,8 +74,8 @@ def prepare_work_dir(work_dir: Path | str) -> str:
         shutil.rmtree(work.job_dir, ignore_errors=True)
         if state == "running":
             return "recover"
+        _carry_unwritten(work)
         for stale in (
-            work.items,
             work.quarantine,
             work.stats,
             work.runs,
@@ -80,6 +86,49 @@ def prepare_work_dir(work_dir: Path | str) -> str:
         return "new"
     finally:
         lock.close()
+
+
+def _carry_unwritten(work: WorkDir) -> None:
+    """Move the last crawl's chapters into unwritten.jsonl (later rows win by URL).
+
+    Written in full before items.jsonl goes, so a kill in between leaves them in both
+    places, which the next call folds together again.
+    """
+    if not work.items.exists():
+        return
+    rows = {row["url"]: row for path in (work.unwritten, work.items) for row in read_jsonl(path)}
+    write_jsonl(list(rows.values()), work.unwritten)
+    work.items.unlink()
+
+
+def unwritten_rows(work_dir: Path | str, table: pl.DataFrame | None) -> pl.DataFrame:
+    """Chapters of earlier finished crawls that ``table`` (the corpus so far) does not hold.
+
+    A row counts as written when the table has its URL with the same content hash, or a
+    later crawl of that URL; written rows are dropped from unwritten.jsonl for good.
+    Returns CORPUS_SCHEMA rows, to be passed to ``write_known_file`` and merged.
+    """
+    work = WorkDir(work_dir)
+    rows = pl.DataFrame(list(read_jsonl(work.unwritten)), schema=CORPUS_SCHEMA, orient="row")
+    if table is None or rows.is_empty():
+        return rows
+    held = table.select(
+        "url", table_hash=pl.col("content_hash"), table_crawled_at=pl.col("crawled_at")
+    )
+    pending = (
+        rows.join(held, on="url", how="left")
+        .filter(
+            pl.col("table_hash").is_null()
+            | (
+                (pl.col("table_hash") != pl.col("content_hash"))
+                & (pl.col("table_crawled_at") < pl.col("crawled_at"))
+            )
+        )
+        .select(CORPUS_SCHEMA.keys())
+    )
+    if pending.height < rows.height:
+        write_jsonl(pending.to_dicts(), work.unwritten)
+    return pending
 
 
 def crawl_command(
@@ -209,13 +258,15 @@ def collect(
     return items, quarantine, stats
 
 
-def write_known_file(previous: pl.DataFrame | None, path: Path | str) -> Path:
-    """Write the corpus's ``{url: content_hash}`` for the next crawl's ``known_path``."""
-    known = (
-        {}
-        if previous is None
-        else dict(zip(previous["url"].to_list(), previous["content_hash"].to_list()))
-    )
+def write_known_file(
+    previous: pl.DataFrame | None, path: Path | str, unwritten: pl.DataFrame | None = None
+) -> Path:
+    """Write the corpus's ``{url: content_hash}`` for the next crawl's ``known_path``;
+    ``unwritten`` rows (see ``unwritten_rows``) count as held, over the table's."""
+    known = {}
+    for frame in (previous, unwritten):
+        if frame is not None:
+            known.update(zip(frame["url"].to_list(), frame["content_hash"].to_list()))
     return write_json(known, Path(path))
 
 

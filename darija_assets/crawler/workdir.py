@@ -7,6 +7,10 @@ importing Scrapy::
     quarantine.jsonl   url, reason, stage, source for every page that yielded no chapter
     markers.jsonl      url -> the listing's "updated" stamp of each chapter crawled; kept
                        across crawls so a re-crawl can tell a changed chapter from its listing
+    unwritten.jsonl    chapters of earlier finished crawls that the corpus table may not hold
+                       yet (a kill between the crawl's end and the table write): moved here,
+                       not deleted, when the next crawl starts, and merged by every run
+                       until the table holds them (runner.unwritten_rows)
     stats.json         the last run's counters, written when the spider closes
     runs.jsonl         every closed run's stats (a resumed crawl has several)
     state.json         "running" while a crawl runs, then its close reason
@@ -48,6 +52,7 @@ class WorkDir:
     items = property(lambda self: self.root / "items.jsonl")
     quarantine = property(lambda self: self.root / "quarantine.jsonl")
     markers = property(lambda self: self.root / "markers.jsonl")
+    unwritten = property(lambda self: self.root / "unwritten.jsonl")
     stats = property(lambda self: self.root / "stats.json")
     runs = property(lambda self: self.root / "runs.jsonl")
     state = property(lambda self: self.root / "state.json")

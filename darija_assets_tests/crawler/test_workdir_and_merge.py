@@ -75,8 +75,9 @@ def test_torn_last_line_is_skipped_and_cut_before_appending(tmp_path):
 @pytest.mark.parametrize(
     ("state", "mode", "kept"),
     [
-        (None, "new", {"markers.jsonl"}),
-        ("finished", "new", {"markers.jsonl"}),
+        # A new crawl keeps the last one's chapters until the table holds them.
+        (None, "new", {"markers.jsonl", "unwritten.jsonl"}),
+        ("finished", "new", {"markers.jsonl", "unwritten.jsonl"}),
         (
             "running",
             "recover",
@@ -106,8 +107,9 @@ def test_torn_last_line_is_skipped_and_cut_before_appending(tmp_path):
 )
 def test_prepare_work_dir_picks_the_mode_from_the_last_runs_state(tmp_path, state, mode, kept):
     work = WorkDir(tmp_path)
-    for path in (work.items, work.quarantine, work.markers, work.stats, work.runs):
+    for path in (work.quarantine, work.markers, work.stats, work.runs):
         path.write_text("{}\n", encoding="utf-8")
+    work.items.write_text('{"url": "u/a"}\n', encoding="utf-8")
     (work.job_dir / "requests.queue").mkdir(parents=True)
     if state:
         work.state.write_text(json.dumps({"state": state}), encoding="utf-8")
