@@ -49,13 +49,17 @@ def log_partial(log: Any, asset: str, stats: Mapping[str, Any]) -> None:
     if stats.get("pending"):
         log.warning(
             "%s stopped early: %s items pending (quota or wait budget); %s. Everything answered "
-            "is saved: run again%s to continue.", asset, stats["pending"],
-            stats.get("answered_by") or "no answers", f" after {stats['quota_resets_at']}"
-            if stats.get("quota_resets_at") else "")
+            "is saved: run again%s to continue.",
+            asset,
+            stats["pending"],
+            stats.get("answered_by") or "no answers",
+            f" after {stats['quota_resets_at']}" if stats.get("quota_resets_at") else "",
+        )
 
 
-def fail_if_unusable(asset: str, accepted: int, reasons: Iterable[str],
-                     max_quarantine_ratio: float) -> None:
+def fail_if_unusable(
+    asset: str, accepted: int, reasons: Iterable[str], max_quarantine_ratio: float
+) -> None:
     """Raise ``dg.Failure`` when the teacher produced nothing usable: every answered item
     quarantined, or a quarantined share above ``max_quarantine_ratio``. The failure lists
     the reasons with their counts. Partial trouble below the ratio stays a WARN check."""
@@ -67,13 +71,19 @@ def fail_if_unusable(asset: str, accepted: int, reasons: Iterable[str],
     ratio = quarantined / answered
     if accepted and ratio <= max_quarantine_ratio:
         return
-    what = ("no usable answer" if not accepted else
-            f"{ratio:.0%} of answers quarantined, above max_quarantine_ratio "
-            f"{max_quarantine_ratio:.0%}")
+    what = (
+        "no usable answer"
+        if not accepted
+        else f"{ratio:.0%} of answers quarantined, above max_quarantine_ratio "
+        f"{max_quarantine_ratio:.0%}"
+    )
     top = "; ".join(f"{n} x {reason[:160]}" for reason, n in counts.most_common(5))
     raise dg.Failure(
         description=f"{asset}: the teacher produced {what} ({accepted} accepted, "
-                    f"{quarantined} quarantined). Reasons: {top}",
-        metadata={"accepted": accepted, "quarantined": quarantined,
-                  "reasons": dg.MetadataValue.json(dict(counts.most_common(20)))},
+        f"{quarantined} quarantined). Reasons: {top}",
+        metadata={
+            "accepted": accepted,
+            "quarantined": quarantined,
+            "reasons": dg.MetadataValue.json(dict(counts.most_common(20))),
+        },
     )

@@ -38,6 +38,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -112,10 +113,16 @@ class TeacherUsage:
 
 class QuotaLedger:
     """Per-teacher daily usage in a JSON file (atomic writes), shared by the steps of
-    one data directory. ``QuotaLedger(None)`` keeps it in memory only."""
+    one data directory. ``QuotaLedger(None)`` keeps it in memory only. ``clock`` gives
+    the current UTC time (injectable, so tests can let a quota day pass)."""
 
-    def __init__(self, path: str | Path | None):
+    def __init__(
+        self,
+        path: str | Path | None,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
         self.path = Path(path) if path is not None else None
+        self._clock = clock
         self._lock = threading.Lock()
         self._usage: dict[str, TeacherUsage] = {}
         if self.path is not None and self.path.exists():
@@ -126,26 +133,24 @@ class QuotaLedger:
     def teacher_id(backend: str, model: str) -> str:
         return f"{backend}/{model}"
 
-    def usage(self, backend: str, model: str, now: datetime | None = None) -> TeacherUsage:
+    def usage(self, backend: str, model: str) -> TeacherUsage:
         """Today's usage (a new day starts at zero, keeping the last vendor report)."""
         with self._lock:
-            return self._today(backend, model, now)
+            return self._today(backend, model)
 
-    def _today(self, backend: str, model: str, now: datetime | None) -> TeacherUsage:
+    def _today(self, backend: str, model: str) -> TeacherUsage:
         key = self.teacher_id(backend, model)
         usage = self._usage.setdefault(key, TeacherUsage())
-        day = vendor_day(backend, now)
+        day = vendor_day(backend, self._clock())
         if usage.day != day:
             usage.day, usage.requests, usage.tokens = day, 0, 0
         return usage
 
-    def exhausted(
-        self, backend: str, model: str, limits: Limits, now: datetime | None = None
-    ) -> tuple[str, datetime] | None:
+    def exhausted(self, backend: str, model: str, limits: Limits) -> tuple[str, datetime] | None:
         """(reason, resets_at) when today's quota is known to be spent, else ``None``."""
-        now = now or datetime.now(timezone.utc)
+        now = self._clock()
         with self._lock:
-            usage = self._today(backend, model, now)
+            usage = self._today(backend, model)
             if usage.exhausted_until and datetime.fromisoformat(usage.exhausted_until) > now:
                 return usage.exhausted_reason, datetime.fromisoformat(usage.exhausted_until)
             if limits.rpd is not None and usage.requests >= limits.rpd:
@@ -170,17 +175,17 @@ class QuotaLedger:
         report: QuotaReport | None = None,
     ) -> None:
         with self._lock:
-            usage = self._today(backend, model, None)
+            usage = self._today(backend, model)
             usage.requests += requests
             usage.tokens += tokens
             if report is not None:
                 usage.reported = asdict(report)
-                usage.reported_at = _iso(datetime.now(timezone.utc))
+                usage.reported_at = _iso(self._clock())
             self._save()
 
     def mark_exhausted(self, backend: str, model: str, reason: str, resets_at: datetime) -> None:
         with self._lock:
-            usage = self._today(backend, model, None)
+            usage = self._today(backend, model)
             usage.exhausted_until, usage.exhausted_reason = _iso(resets_at), reason
             self._save()
 

@@ -220,7 +220,9 @@ def run_task(
     a teacher back once its RPD/TPD is reached or it was found exhausted until a reset.
 
     Returns a ``TaskResult``; items nobody could answer because quotas or the wait
-    budget ran out are in ``pending`` and ``stops`` says why. Raises
+    budget ran out are in ``pending`` and ``stops`` says why (answers of the offline
+    backend are not cached, so after a chain ended on ``offline`` the next run asks those
+    items of the first teacher with quota again). Raises
     ``BackendUnavailable`` when the only teacher is offline and the task has no offline
     form (the caller reports the step as skipped), ``IncompleteRun`` when some items
     could not be answered after ``max_transport_retries`` transport failures of the last
@@ -663,8 +665,8 @@ class _Asker:
             stats["retries"] += 1
         if self.run.waited_s > opts.wait_budget_s:
             self._stop(
-                f"waited {self.run.waited_s:.0f} s on 429s, over the wait budget of "
-                f"{opts.wait_budget_s:.0f} s: {exc}",
+                f"waited {self.run.waited_s:.1f} s on 429s, over the wait budget of "
+                f"{opts.wait_budget_s:g} s: {exc}",
                 _after(exc.retry_after_s),
             )
 

@@ -121,12 +121,16 @@ class Fault:
     @classmethod
     def wrong_ids(cls) -> Fault:
         """Every ``"id"`` in the answer replaced by one that was never asked."""
-        return cls("wrong_ids", transform=lambda text: _rewrite_field(text, "id", lambda v: f"{v}-x"))
+        return cls(
+            "wrong_ids", transform=lambda text: _rewrite_field(text, "id", lambda v: f"{v}-x")
+        )
 
     @classmethod
     def set_field(cls, name: str, value: Any) -> Fault:
         """Every object's ``name`` field set to ``value`` (e.g. a label outside the set)."""
-        return cls(f"set_{name}", transform=lambda text: _rewrite_field(text, name, lambda _v: value))
+        return cls(
+            f"set_{name}", transform=lambda text: _rewrite_field(text, name, lambda _v: value)
+        )
 
     @classmethod
     def rewrite(cls, transform: Callable[[str], str], kind: str = "rewritten") -> Fault:
@@ -161,8 +165,9 @@ class StubServer:
         self._thread: threading.Thread | None = None
 
     # -- fault plan ---------------------------------------------------------------
-    def inject(self, fault: Fault, times: int = 1,
-               when: Callable[[StubRequest], bool] | None = None) -> None:
+    def inject(
+        self, fault: Fault, times: int = 1, when: Callable[[StubRequest], bool] | None = None
+    ) -> None:
         """Apply ``fault`` to the next ``times`` requests (that match ``when``)."""
         with self._lock:
             self._rules.append(_Rule(fault, times, when))
@@ -186,8 +191,12 @@ class StubServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         # A short poll interval makes ``stop`` quick (the default waits up to 0.5 s).
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="llm-stub", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="llm-stub",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -204,31 +213,54 @@ class StubServer:
         self.stop()
 
     # -- one request ----------------------------------------------------------------
-    def handle(self, vendor: str, model: str, body: dict[str, Any],
-               has_api_key: bool) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def handle(
+        self, vendor: str, model: str, body: dict[str, Any], has_api_key: bool
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         request = _parse(vendor, model, body, has_api_key)
         request.received_at = time.monotonic()
         with self._lock:
             self.requests.append(request)
         if self.reject_response_format and vendor == "openai" and body.get("response_format"):
             request.outcome = "bad_request"
-            return 400, {}, {"error": {
-                "message": "response_format is not supported by this server",
-                "type": "invalid_request_error", "param": "response_format", "code": None}}
+            return (
+                400,
+                {},
+                {
+                    "error": {
+                        "message": "response_format is not supported by this server",
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                        "code": None,
+                    }
+                },
+            )
         with self._lock:
-            over_quota = (self.requests_per_day is not None
-                          and self.answered_today >= self.requests_per_day)
+            over_quota = (
+                self.requests_per_day is not None and self.answered_today >= self.requests_per_day
+            )
         fault = Fault.daily_quota() if over_quota else self._take_fault(request)
         time.sleep(self.latency_s + (fault.delay_s if fault else 0.0))
         if fault is not None and fault.kind == "daily_quota":
             request.outcome = "daily_quota"
-            return 429, {"retry-after": f"{fault.retry_after_s:g}"}, _daily_quota_body(
-                vendor, request.model, self.requests_per_day or 1000, fault.retry_after_s or 0.0)
+            return (
+                429,
+                {"retry-after": f"{fault.retry_after_s:g}"},
+                _daily_quota_body(
+                    vendor, request.model, self.requests_per_day or 1000, fault.retry_after_s or 0.0
+                ),
+            )
         if fault is not None and fault.kind == "rate_limited":
             request.outcome = "rate_limited"
-            headers = ({"retry-after": f"{fault.retry_after_s:g}"}
-                       if fault.header and fault.retry_after_s is not None else {})
-            return 429, headers, _error_body(vendor, 429, "rate limit exceeded", fault.retry_after_s)
+            headers = (
+                {"retry-after": f"{fault.retry_after_s:g}"}
+                if fault.header and fault.retry_after_s is not None
+                else {}
+            )
+            return (
+                429,
+                headers,
+                _error_body(vendor, 429, "rate limit exceeded", fault.retry_after_s),
+            )
         if fault is not None and fault.kind == "server_error":
             request.outcome = "server_error"
             return fault.status, {}, _error_body(vendor, fault.status, "internal error", None)
@@ -241,9 +273,11 @@ class StubServer:
             answered = self.answered_today
         headers: dict[str, str] = {}
         if vendor != "gemini" and self.requests_per_day is not None:
-            headers = {"x-ratelimit-limit-requests": str(self.requests_per_day),
-                       "x-ratelimit-remaining-requests": str(max(0, self.requests_per_day - answered)),
-                       "x-ratelimit-reset-requests": "1h26m24s"}
+            headers = {
+                "x-ratelimit-limit-requests": str(self.requests_per_day),
+                "x-ratelimit-remaining-requests": str(max(0, self.requests_per_day - answered)),
+                "x-ratelimit-reset-requests": "1h26m24s",
+            }
         return 200, headers, _answer_body(vendor, request, answer)
 
 
@@ -290,24 +324,30 @@ def _parse(vendor: str, model: str, body: dict[str, Any], has_api_key: bool) -> 
         system_parts = (body.get("systemInstruction") or {}).get("parts", [])
         user_parts = [p for c in body.get("contents", []) for p in c.get("parts", [])]
         return StubRequest(
-            vendor=vendor, model=model,
+            vendor=vendor,
+            model=model,
             system="".join(p.get("text", "") for p in system_parts),
             user="".join(p.get("text", "") for p in user_parts),
             schema=config.get("responseJsonSchema") or config.get("responseSchema"),
             temperature=config.get("temperature"),
             json_mode=config.get("responseMimeType") == "application/json",
-            has_api_key=has_api_key, body=body,
+            has_api_key=has_api_key,
+            body=body,
         )
     messages = body.get("messages", [])
     fmt = body.get("response_format") or {}
     return StubRequest(
-        vendor=vendor, model=model,
+        vendor=vendor,
+        model=model,
         system="".join(m.get("content", "") for m in messages if m.get("role") == "system"),
         user="".join(m.get("content", "") for m in messages if m.get("role") == "user"),
-        schema=fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None,
+        schema=fmt.get("json_schema", {}).get("schema")
+        if fmt.get("type") == "json_schema"
+        else None,
         temperature=body.get("temperature"),
         json_mode=fmt.get("type") in ("json_object", "json_schema"),
-        has_api_key=has_api_key, body=body,
+        has_api_key=has_api_key,
+        body=body,
     )
 
 
@@ -332,60 +372,106 @@ def _answer_body(vendor: str, request: StubRequest, answer: str) -> dict[str, An
     answer_tokens = _count_tokens(answer)
     if vendor == "gemini":
         return {
-            "candidates": [{"content": {"role": "model", "parts": [{"text": answer}]},
-                            "finishReason": "STOP", "index": 0}],
-            "usageMetadata": {"promptTokenCount": prompt_tokens,
-                              "candidatesTokenCount": answer_tokens,
-                              "totalTokenCount": prompt_tokens + answer_tokens},
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": answer}]},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt_tokens,
+                "candidatesTokenCount": answer_tokens,
+                "totalTokenCount": prompt_tokens + answer_tokens,
+            },
             "modelVersion": request.model,
             "responseId": uuid.uuid4().hex,
         }
     return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
-        "created": int(time.time()), "model": request.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                     "finish_reason": "stop", "logprobs": None}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": answer_tokens,
-                  "total_tokens": prompt_tokens + answer_tokens},
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": answer_tokens,
+            "total_tokens": prompt_tokens + answer_tokens,
+        },
     }
 
 
-def _error_body(vendor: str, status: int, message: str, retry_after_s: float | None) -> dict[str, Any]:
+def _error_body(
+    vendor: str, status: int, message: str, retry_after_s: float | None
+) -> dict[str, Any]:
     if vendor == "gemini":
         error: dict[str, Any] = {
-            "code": status, "message": message,
+            "code": status,
+            "message": message,
             "status": "RESOURCE_EXHAUSTED" if status == 429 else "INTERNAL",
         }
         if retry_after_s is not None:
-            error["details"] = [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                                 "retryDelay": f"{retry_after_s:g}s"}]
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{retry_after_s:g}s",
+                }
+            ]
         return {"error": error}
     kind = "requests" if status == 429 else "internal_server_error"
-    return {"error": {"message": message, "type": kind,
-                      "code": "rate_limit_exceeded" if status == 429 else None}}
+    return {
+        "error": {
+            "message": message,
+            "type": kind,
+            "code": "rate_limit_exceeded" if status == 429 else None,
+        }
+    }
 
 
 def _daily_quota_body(vendor: str, model: str, limit: int, retry_after_s: float) -> dict[str, Any]:
     if vendor == "gemini":
-        return {"error": {
-            "code": 429, "status": "RESOURCE_EXHAUSTED",
-            "message": "You exceeded your current quota, please check your plan and billing details.",
-            "details": [
-                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
-                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-                    "quotaId": GEMINI_DAILY_QUOTA_ID,
-                    "quotaDimensions": {"location": "global", "model": model},
-                    "quotaValue": str(limit)}]},
-                # real daily-quota bodies carry a short RetryInfo too: it must not be trusted
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "43s"},
-            ]}}
+        return {
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "details": [
+                    {
+                        "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [
+                            {
+                                "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                                "quotaId": GEMINI_DAILY_QUOTA_ID,
+                                "quotaDimensions": {"location": "global", "model": model},
+                                "quotaValue": str(limit),
+                            }
+                        ],
+                    },
+                    # real daily-quota bodies carry a short RetryInfo too: it must not be trusted
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "43s"},
+                ],
+            }
+        }
     hours, rest = divmod(int(retry_after_s), 3600)
     minutes, seconds = divmod(rest, 60)
-    return {"error": {
-        "message": (f"Rate limit reached for model `{model}` in organization `org_stub` service tier "
-                    f"`on_demand` on requests per day (RPD): Limit {limit}, Used {limit}, Requested 1. "
-                    f"Please try again in {hours}h{minutes}m{seconds}s."),
-        "type": "requests", "code": "rate_limit_exceeded"}}
+    return {
+        "error": {
+            "message": (
+                f"Rate limit reached for model `{model}` in organization `org_stub` service tier "
+                f"`on_demand` on requests per day (RPD): Limit {limit}, Used {limit}, Requested 1. "
+                f"Please try again in {hours}h{minutes}m{seconds}s."
+            ),
+            "type": "requests",
+            "code": "rate_limit_exceeded",
+        }
+    }
 
 
 def _rewrite_field(text: str, name: str, change: Callable[[Any], Any]) -> str:

@@ -46,8 +46,10 @@ def parse_chain(spec: str) -> list[str]:
     names = [part.strip() for part in spec.split(",") if part.strip()]
     unknown = [n for n in names if n not in BACKEND_NAMES]
     if not names or unknown:
-        raise ValueError(f"unknown LLM backend {', '.join(unknown) or spec!r}; "
-                         f"choose from {', '.join(BACKEND_NAMES)} (or a comma-separated chain)")
+        raise ValueError(
+            f"unknown LLM backend {', '.join(unknown) or spec!r}; "
+            f"choose from {', '.join(BACKEND_NAMES)} (or a comma-separated chain)"
+        )
     if len(set(names)) != len(names) or ("auto" in names and len(names) > 1):
         raise ValueError(f"a backend chain names each backend once and 'auto' only alone: {spec!r}")
     return names
@@ -105,19 +107,25 @@ def make_backend(
         from darija_assets.llm.backends.openai_compat import OpenAIBackend
 
         return OpenAIBackend(
-            base_url=base_url or env.get("OPENAI_BASE_URL"), model=model or env.get("OPENAI_MODEL"),
-            api_key=key or None, timeout_s=timeout_s, structured_output=structured_output,
-            system_role=system_role, limits=limits,
+            base_url=base_url or env.get("OPENAI_BASE_URL"),
+            model=model or env.get("OPENAI_MODEL"),
+            api_key=key or None,
+            timeout_s=timeout_s,
+            structured_output=structured_output,
+            system_role=system_role,
+            limits=limits,
         )
     if resolved == "gemini":
         from darija_assets.llm.backends.gemini import DEFAULT_MODEL, GeminiBackend
 
-        return GeminiBackend(key, model=model or DEFAULT_MODEL, base_url=base_url,
-                             timeout_s=timeout_s, limits=limits)
+        return GeminiBackend(
+            key, model=model or DEFAULT_MODEL, base_url=base_url, timeout_s=timeout_s, limits=limits
+        )
     from darija_assets.llm.backends.groq import DEFAULT_MODEL, GroqBackend
 
-    return GroqBackend(key, model=model or DEFAULT_MODEL, base_url=base_url, timeout_s=timeout_s,
-                       limits=limits)
+    return GroqBackend(
+        key, model=model or DEFAULT_MODEL, base_url=base_url, timeout_s=timeout_s, limits=limits
+    )
 
 
 @dataclass
@@ -134,8 +142,9 @@ class TeacherChoice:
         return ",".join(f"{t.name}/{t.model}" for t in self.teachers)
 
 
-def choose_teachers(spec: str, build, *, fallback: bool = False,
-                    env: Mapping[str, str] | None = None) -> TeacherChoice:
+def choose_teachers(
+    spec: str, build, *, fallback: bool = False, env: Mapping[str, str] | None = None
+) -> TeacherChoice:
     """Build the chain ``spec`` names with ``build(name) -> Backend``.
 
     A member that raises ``BackendUnavailable`` is an error naming it, unless
@@ -155,17 +164,26 @@ def choose_teachers(spec: str, build, *, fallback: bool = False,
             if not fallback:
                 raise BackendUnavailable(
                     f"backend {name!r} is configured but cannot run: {exc} "
-                    "(set fallback: true to go on with the next available backend)") from exc
+                    "(set fallback: true to go on with the next available backend)"
+                ) from exc
             skipped.append(f"{name}: {exc}")
     if not teachers:
         picked, why = auto_choice(env)
-        return TeacherChoice([build(picked)], f"fallback, nothing in {spec!r} could run; {why}",
-                             skipped)
+        return TeacherChoice(
+            [build(picked)], f"fallback, nothing in {spec!r} could run; {why}", skipped
+        )
     reason = f"configured: {spec}" + (f" (skipped {'; '.join(skipped)})" if skipped else "")
     return TeacherChoice(teachers, reason, skipped)
 
 
 __all__ = [
-    "AUTO_ORDER", "BACKEND_NAMES", "BackendUnavailable", "TeacherChoice", "auto_choice",
-    "choose_teachers", "make_backend", "parse_chain", "resolve_backend_name",
+    "AUTO_ORDER",
+    "BACKEND_NAMES",
+    "BackendUnavailable",
+    "TeacherChoice",
+    "auto_choice",
+    "choose_teachers",
+    "make_backend",
+    "parse_chain",
+    "resolve_backend_name",
 ]

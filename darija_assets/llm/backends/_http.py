@@ -32,8 +32,10 @@ LONG_RETRY_AFTER_S = 600.0
 #: "tokens per day (TPD)"; Gemini's quota ids: "...PerDayPerProjectPerModel-FreeTier")
 _DAILY_WORDS = re.compile(r"per ?day|\bRPD\b|\bTPD\b|daily", re.IGNORECASE)
 # Groq and OpenAI write durations as "2m59.56s", "6m0s", "1h2m3s", "120ms".
-_DURATION = re.compile(r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
-                       r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$")
+_DURATION = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
+    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?$"
+)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -83,19 +85,26 @@ def quota_report(headers: Mapping[str, str]) -> QuotaReport | None:
     return report if report != QuotaReport() else None
 
 
-def rate_limit_error(vendor: str, message: str, retry_after_s: float | None, *,
-                     code: str | None = None) -> RateLimited:
+def rate_limit_error(
+    vendor: str, message: str, retry_after_s: float | None, *, code: str | None = None
+) -> RateLimited:
     """A 429 as ``QuotaExhausted`` when it is a daily (or account) quota: the message
     names one, the code says the account has no quota left (OpenAI's
     ``insufficient_quota``), or the retry-after is longer than ``LONG_RETRY_AFTER_S``;
     otherwise as ``RateLimited`` to wait out."""
     text = f"{vendor} 429: {message}"
-    daily = bool(_DAILY_WORDS.search(message)) or code == "insufficient_quota" or (
-        retry_after_s is not None and retry_after_s > LONG_RETRY_AFTER_S)
+    daily = (
+        bool(_DAILY_WORDS.search(message))
+        or code == "insufficient_quota"
+        or (retry_after_s is not None and retry_after_s > LONG_RETRY_AFTER_S)
+    )
     if not daily:
         return RateLimited(text, retry_after_s=retry_after_s)
-    resets_at = (datetime.now(timezone.utc) + timedelta(seconds=retry_after_s)
-                 if retry_after_s is not None else None)
+    resets_at = (
+        datetime.now(timezone.utc) + timedelta(seconds=retry_after_s)
+        if retry_after_s is not None
+        else None
+    )
     return QuotaExhausted(text, retry_after_s=retry_after_s, resets_at=resets_at)
 
 

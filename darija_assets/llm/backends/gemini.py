@@ -38,8 +38,15 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 class GeminiBackend(Backend):
     name = "gemini"
 
-    def __init__(self, api_key: str, *, model: str = DEFAULT_MODEL, base_url: str | None = None,
-                 timeout_s: float = 120.0, limits: Limits | None = None):
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        limits: Limits | None = None,
+    ):
         if not api_key:
             raise BackendUnavailable("gemini needs an API key (GEMINI_API_KEY)")
         from google import genai
@@ -71,9 +78,12 @@ class GeminiBackend(Backend):
             temperature=prompt.temperature,
             max_output_tokens=prompt.max_output_tokens,
             **(
-                {"response_mime_type": "application/json",
-                 "response_json_schema": prompt.response_schema}
-                if prompt.response_schema is not None else {}
+                {
+                    "response_mime_type": "application/json",
+                    "response_json_schema": prompt.response_schema,
+                }
+                if prompt.response_schema is not None
+                else {}
             ),
         )
         started = time.monotonic()
@@ -105,8 +115,11 @@ def _map_api_error(exc: Any, endpoint: str) -> LLMError:
         if daily:
             from darija_assets.llm.quotas import next_day_start
 
-            return QuotaExhausted(f"gemini 429 ({', '.join(daily)}): {exc.message}",
-                                  retry_after_s=retry_after, resets_at=next_day_start("gemini"))
+            return QuotaExhausted(
+                f"gemini 429 ({', '.join(daily)}): {exc.message}",
+                retry_after_s=retry_after,
+                resets_at=next_day_start("gemini"),
+            )
         return RateLimited(f"gemini 429: {exc.message}", retry_after_s=retry_after)
     if code in (408,) or (isinstance(code, int) and code >= 500):
         return TransientError(f"gemini server error {code} at {endpoint}: {exc.message}")

@@ -36,8 +36,15 @@ DEFAULT_BASE_URL = "https://api.groq.com"
 class GroqBackend(Backend):
     name = "groq"
 
-    def __init__(self, api_key: str, *, model: str = DEFAULT_MODEL, base_url: str | None = None,
-                 timeout_s: float = 120.0, limits: Limits | None = None):
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        timeout_s: float = 120.0,
+        limits: Limits | None = None,
+    ):
         if not api_key:
             raise BackendUnavailable("groq needs an API key (GROQ_API_KEY)")
         from groq import Groq

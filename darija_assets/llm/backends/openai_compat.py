@@ -54,18 +54,29 @@ NO_KEY = "no-key"
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, *, base_url: str | None, model: str | None, api_key: str | None = None,
-                 timeout_s: float = 120.0, structured_output: str = "auto",
-                 system_role: str = "auto", limits: Limits | None = None):
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        model: str | None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        structured_output: str = "auto",
+        system_role: str = "auto",
+        limits: Limits | None = None,
+    ):
         if not base_url:
             raise BackendUnavailable(
                 "openai needs the base_url of an OpenAI-compatible server "
-                "(e.g. http://127.0.0.1:8000/v1 for vLLM, http://127.0.0.1:11434/v1 for Ollama)")
+                "(e.g. http://127.0.0.1:8000/v1 for vLLM, http://127.0.0.1:11434/v1 for Ollama)"
+            )
         if not model:
             raise BackendUnavailable("openai needs the model name the server serves")
         if structured_output not in STRUCTURED_OUTPUT_MODES:
-            raise ValueError(f"structured_output must be one of {', '.join(STRUCTURED_OUTPUT_MODES)}, "
-                             f"got {structured_output!r}")
+            raise ValueError(
+                f"structured_output must be one of {', '.join(STRUCTURED_OUTPUT_MODES)}, "
+                f"got {structured_output!r}"
+            )
         import openai
 
         self.model, self.endpoint = model, base_url.rstrip("/")
@@ -75,8 +86,9 @@ class OpenAIBackend(Backend):
         self._may_fall_back = structured_output == "auto"
         self._lock = threading.Lock()
         self._timeout_s = timeout_s
-        self._client = openai.OpenAI(api_key=api_key or NO_KEY, base_url=self.endpoint,
-                                     max_retries=0, timeout=timeout_s)
+        self._client = openai.OpenAI(
+            api_key=api_key or NO_KEY, base_url=self.endpoint, max_retries=0, timeout=timeout_s
+        )
 
     @property
     def structured_output(self) -> str:
@@ -89,7 +101,9 @@ class OpenAIBackend(Backend):
         mode = self._structured
         started = time.monotonic()
         try:
-            raw = self._client.chat.completions.with_raw_response.create(**self._request(prompt, mode))
+            raw = self._client.chat.completions.with_raw_response.create(
+                **self._request(prompt, mode)
+            )
         except openai.BadRequestError as exc:
             if mode != "none" and self._may_fall_back and _about_response_format(exc):
                 with self._lock:
@@ -99,7 +113,8 @@ class OpenAIBackend(Backend):
         except openai.RateLimitError as exc:
             headers = exc.response.headers
             retry_after = parse_retry_after(headers.get("retry-after")) or parse_duration(
-                headers.get("x-ratelimit-reset-requests"))
+                headers.get("x-ratelimit-reset-requests")
+            )
             raise rate_limit_error("openai", _message(exc), retry_after, code=_code(exc)) from exc
         except openai.APIStatusError as exc:
             if exc.status_code == 408 or exc.status_code >= 500:
@@ -125,7 +140,9 @@ class OpenAIBackend(Backend):
     def _request(self, prompt: Prompt, mode: str) -> dict[str, Any]:
         schema = prompt.response_schema
         # A server that enforces the schema needs no copy of it in the prompt.
-        system = prompt.system if schema is None or mode == "json_schema" else system_with_schema(prompt)
+        system = (
+            prompt.system if schema is None or mode == "json_schema" else system_with_schema(prompt)
+        )
         request: dict[str, Any] = {
             "model": self.model,
             "messages": chat_messages(system, prompt.user, fold=self._fold),

@@ -31,9 +31,16 @@ from darija_assets.llm.base import Backend, BackendUnavailable, Completion, Prom
 class TransformersBackend(Backend):
     name = "transformers"
 
-    def __init__(self, model_path: str, *, prompts_per_call: int = 4, max_new_tokens: int | None = None,
-                 load_in_4bit: bool | None = None, device: str | None = None,
-                 system_role: str = "auto"):
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        prompts_per_call: int = 4,
+        max_new_tokens: int | None = None,
+        load_in_4bit: bool | None = None,
+        device: str | None = None,
+        system_role: str = "auto",
+    ):
         check_system_role(system_role)
         if not model_path:
             raise BackendUnavailable("transformers needs a local model (DARIJA_LOCAL_MODEL)")
@@ -53,8 +60,10 @@ class TransformersBackend(Backend):
                 from transformers import BitsAndBytesConfig
 
                 kwargs["quantization_config"] = BitsAndBytesConfig(
-                    load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                    bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16,
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_use_double_quant=True,
+                    bnb_4bit_compute_dtype=torch.bfloat16,
                 )
                 kwargs["device_map"] = {"": 0}
             self._lm = AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
@@ -72,6 +81,15 @@ class TransformersBackend(Backend):
             folds_system_role(system_role, f"{model_path} {self._lm.config.model_type}")
             or (system_role == "auto" and not self._template_takes_system())
         )
+        if (
+            system_role == "native"
+            and self._tokenizer.chat_template is not None
+            and not self._template_takes_system()
+        ):
+            raise BackendUnavailable(
+                f"the chat template of {model_path!r} has no system role (it raises "
+                "'System role not supported'); use system_role auto or fold"
+            )
 
     def _template_takes_system(self) -> bool:
         """Render a probe conversation with a system turn; a template that refuses it
@@ -108,7 +126,9 @@ class TransformersBackend(Backend):
         max_new = self._max_new_tokens or max(p.max_output_tokens for p in prompts)
         with torch.inference_mode():
             generated = self._lm.generate(
-                **batch, max_new_tokens=max_new, do_sample=False,
+                **batch,
+                max_new_tokens=max_new,
+                do_sample=False,
                 pad_token_id=self._tokenizer.pad_token_id,
             )
         prompt_len = batch["input_ids"].shape[1]
@@ -118,8 +138,13 @@ class TransformersBackend(Backend):
             new_tokens = row[prompt_len:]
             answer = self._tokenizer.decode(new_tokens, skip_special_tokens=True)
             output_tokens = int((new_tokens != self._tokenizer.pad_token_id).sum())
-            completions.append(Completion(
-                text=answer, model=self.model, input_tokens=int(mask.sum()),
-                output_tokens=output_tokens, latency_s=latency / len(prompts),
-            ))
+            completions.append(
+                Completion(
+                    text=answer,
+                    model=self.model,
+                    input_tokens=int(mask.sum()),
+                    output_tokens=output_tokens,
+                    latency_s=latency / len(prompts),
+                )
+            )
         return completions
