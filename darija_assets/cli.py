@@ -3,6 +3,8 @@
     darija-assets run-all                 every asset on the embedded defaults
     darija-assets run-all --source 9esa   the live site instead of the bundled one
     darija-assets chat --model tiny       talk to the adapter trained for a preset
+    darija-assets cache                   what the LLM answer cache holds, by task, backend...
+    darija-assets cache drop --task pairs how many answers would go; add --yes to drop them
 
 Runs are recorded in $DAGSTER_HOME (default ./.dagster_home), so they show in
 `dagster dev` exactly like runs launched from the UI.
@@ -92,6 +94,83 @@ def list_sources() -> int:
     return 1 if registry.problems else 0
 
 
+def cache_command(args: argparse.Namespace) -> int:
+    """``darija-assets cache [show|drop]``: counts of the LLM answer cache, or drop a slice.
+
+    ``drop`` without ``--yes`` only says how many answers match (a dry run). Returns
+    the exit status: 1 when there is no cache file or ``drop`` got no filter.
+    """
+    import json
+
+    from darija_assets.llm.base import CONTENT
+    from darija_assets.llm.cache import COLUMNS, AnswerCache, cache_path
+    from darija_assets.storage import Layout
+
+    path = Path(args.cache) if args.cache else cache_path(Layout())
+    if not path.exists():
+        print(
+            f"no answer cache at {path}: no LLM step has run with this data directory",
+            file=sys.stderr,
+        )
+        return 1
+    filters = {c: getattr(args, c, None) for c in COLUMNS}
+    with AnswerCache(path) as cache:
+        if args.action == "drop":
+            if not any(filters[c] for c in ("task", "backend", "prompt_version")):
+                print("drop needs --task, --backend or --prompt-version", file=sys.stderr)
+                return 1
+            chosen = ", ".join(f"{c}={v}" for c, v in filters.items() if v is not None)
+            if not args.yes:
+                print(
+                    f"would drop {cache.count(**filters)} answers ({chosen}) from {path}; "
+                    "add --yes to drop them"
+                )
+                return 0
+            print(
+                f"dropped {cache.drop(**filters)} answers ({chosen}) from {path}; "
+                "the next run asks their questions again"
+            )
+            return 0
+        by = args.by.split(",") if args.by else list(COLUMNS)
+        groups = cache.counts(by, **filters)
+        claims = cache.claims()
+        total = sum(n for _, n in groups)
+        reasked = sum(
+            n
+            for (status, cause), n in cache.counts(["status", "cause"], **filters)
+            if status == "rejected" and cause != CONTENT
+        )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "path": str(path),
+                    "answers": total,
+                    "asked_again_next_run": reasked,
+                    "groups": [{**dict(zip(by, key)), "answers": n} for key, n in groups],
+                    "claims": claims,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    print(f"answer cache {path}: {total} answers")
+    table = [[*by, "answers"]] + [
+        [v if v is not None else "-" for v in key] + [n] for key, n in groups
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    print(
+        f"{reasked} rejections (malformed, transport, unknown cause) are asked again by the "
+        "next run; content rejections stay unless the LLM resource sets reask_rejected"
+    )
+    for c in claims:
+        state = "holder gone, will be taken over" if c["gone"] else "in flight"
+        print(f"claimed: {c['keys']} question(s) by {c['owner']} ({state})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from darija_assets.partitions import EMOTIONS
 
@@ -109,8 +188,34 @@ def main(argv: list[str] | None = None) -> int:
     talk.add_argument("--model", default="tiny", help="model preset whose adapter to load")
     talk.add_argument("--message", help="ask once and exit (default: interactive)")
 
+    from darija_assets.llm.cache import COLUMNS
+
+    answers = commands.add_parser(
+        "cache",
+        help="counts of the LLM answer cache; drop one task's, backend's or prompt's answers",
+    )
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("--cache", help="the cache file (default: the data directory's)")
+    for column in COLUMNS:
+        selection.add_argument(
+            f"--{column.replace('_', '-')}", dest=column, help=f"only answers with this {column}"
+        )
+    actions = answers.add_subparsers(dest="action")
+    show = actions.add_parser("show", parents=[selection], help="answer counts (the default)")
+    show.add_argument(
+        "--by", help=f"comma-separated columns to group by (default: all of {','.join(COLUMNS)})"
+    )
+    show.add_argument("--json", action="store_true", help="print JSON")
+    drop = actions.add_parser(
+        "drop", parents=[selection], help="drop matching answers (a dry run without --yes)"
+    )
+    drop.add_argument("--yes", action="store_true", help="really drop them")
+
     commands.add_parser("sources", help="list the source partitions and rejected entries")
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["cache"] and argv[1:2] not in (["show"], ["drop"], ["-h"], ["--help"]):
+        argv.insert(1, "show")  # `darija-assets cache [options]` shows
     args = parser.parse_args(argv)
     if args.command == "sources":
         return list_sources()
@@ -121,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failures else 0
     if args.command == "chat":
         return chat(args.model, args.message)
+    if args.command == "cache":
+        return cache_command(args)
     return 2
 
 

@@ -87,6 +87,9 @@ class LLMResource(dg.ConfigurableResource):
         the step ends cleanly with its progress saved and the rest pending.
       - ``max_quarantine_ratio``: a step whose quarantined share of answered items is
         above this (or that got no usable answer at all) fails with the reasons.
+      - ``reask_rejected``: ask again the items whose cached answer was a content
+        rejection (a label outside the set after every retry); malformed answers are
+        always asked again (``llm.cache``).
     """
 
     backend: str = "auto"
@@ -112,6 +115,7 @@ class LLMResource(dg.ConfigurableResource):
     max_wait_s: float = 300.0
     wait_budget_s: float = 1800.0
     max_quarantine_ratio: float = 0.5
+    reask_rejected: bool = False
 
     @pydantic.model_validator(mode="after")
     def _check(self) -> LLMResource:
@@ -196,13 +200,14 @@ class LLMResource(dg.ConfigurableResource):
             "max_retries": self.max_retries,
             "max_wait_s": self.max_wait_s,
             "wait_budget_s": self.wait_budget_s,
+            "reask_rejected": self.reask_rejected,
             "log": log,
         }
 
     def open_cache(self, layout: Layout) -> AnswerCache:
-        from darija_assets.llm.cache import AnswerCache
+        from darija_assets.llm.cache import AnswerCache, cache_path
 
-        return AnswerCache(layout.cache("llm_answers.sqlite"))
+        return AnswerCache(cache_path(layout))
 
     def open_ledger(self, layout: Layout) -> QuotaLedger:
         """Today's usage per teacher, beside the answer cache (``llm.quotas``)."""
