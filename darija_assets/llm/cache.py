@@ -108,6 +108,10 @@ _UPSERT_CLAIM = (
     " owner = excluded.owner, host = excluded.host, pid = excluded.pid,"
     " heartbeat_at = excluded.heartbeat_at"
 )
+# A process start time is derived from the boot time (whole seconds) and can drift
+# from time.time() with clock adjustments; a pid whose process started this long after
+# the claim was made belongs to a new process. Closer calls are left to the lease.
+_START_TIME_SLACK_S = 30.0
 # SQLite caps bound parameters per statement; 500 is well under every build's limit.
 _CHUNK = 500
 
@@ -334,7 +338,7 @@ class AnswerCache:
             process = psutil.Process(holder["pid"])
             return (
                 process.status() == psutil.STATUS_ZOMBIE
-                or process.create_time() > holder["claimed_at"]
+                or process.create_time() > holder["claimed_at"] + _START_TIME_SLACK_S
             )
         except psutil.NoSuchProcess:
             return True

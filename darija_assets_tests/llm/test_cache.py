@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from darija_assets.llm.base import CONTENT, MALFORMED, TRANSPORT, Accepted, Rejected
@@ -281,3 +282,15 @@ def test_claims_are_renewed_while_held_and_released_on_close(tmp_path):
         mine.close()
         assert peer.claims() == []
         assert peer.claim(["a"], since_seq=0).mine == ["a"]
+
+
+def test_a_claim_whose_pid_now_belongs_to_a_younger_process_is_taken_over(tmp_path):
+    """pids are reused: a claim made an hour before the process now holding its pid
+    started cannot be that process's, however fresh its heartbeat."""
+    path = tmp_path / "c.sqlite"
+    with AnswerCache(path, lease_s=3600) as peer, AnswerCache(path, lease_s=3600) as mine:
+        peer.claim(["a"], since_seq=0)  # a live process (this one) holds it: wait
+        assert mine.claim(["a"], since_seq=0).held == {"a": peer.owner}
+        started = psutil.Process().create_time()
+        peer._conn.execute("UPDATE claims SET claimed_at = ?", (started - 3600,))
+        assert mine.claim(["a"], since_seq=0).taken_over == {"a": peer.owner}
