@@ -14,13 +14,15 @@ The policy here (``read_page``), for every page:
    tag before ``<body>``), the HTTP header's charset. The page's own declaration goes
    before the header: the author wrote it for these bytes, while the header is often a
    server default (the usual liar in scrapy#4933).
-2. A candidate is accepted when the body decodes strictly in it and the text read with
-   it is clean: its ``mojibake_share`` (text/quality.py) is at most ``MOJIBAKE_MAX_SHARE``.
-   Among accepted candidates one whose text holds Arabic letters wins (these are Darija
-   sites), then the earlier one.
-3. If none is accepted, UTF-8 and charset-normalizer's best guess are tried the same way.
-4. If still none is, there is no reading: the page is quarantined with a reason that
-   names every declared charset and what went wrong with each tried one.
+2. Each candidate reads the page (bytes invalid in it become U+FFFD, as in Scrapy). A
+   reading is clean when its ``mojibake_share`` (text/quality.py, U+FFFD included) is at
+   most ``MOJIBAKE_MAX_SHARE``. Among clean readings, one with Arabic letters wins (these
+   are Darija sites), then one in which the body decodes strictly, then the earlier one:
+   a UTF-8 page with one truncated character in a sidebar is still read as UTF-8.
+3. When no declared candidate gives a clean reading with Arabic letters, UTF-8 and
+   charset-normalizer's best guess are judged too, the same way.
+4. If no reading is clean, the page is quarantined with a reason that names every
+   declared charset and what went wrong with each tried one.
 
 The downloader middleware in ``middlewares.py`` applies it to every page; a page without
 a clean reading reaches the spider's errback as ``CharsetError``.
@@ -77,6 +79,8 @@ class Reading:
     encoding: str | None
     #: set when ``encoding`` is None: the quarantine reason
     problem: str | None = None
+    #: False when some bytes are invalid in ``encoding`` (read as U+FFFD, too few to matter)
+    strict: bool = True
 
 
 def meta_charset(body: bytes) -> str | None:
@@ -114,7 +118,7 @@ def detected_charset(body: bytes) -> str | None:
 def _decodes(body: bytes, encoding: str) -> bool:
     try:
         body.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
+    except UnicodeDecodeError:
         return False
     return True
 
@@ -123,43 +127,50 @@ def _unique(names) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
+@dataclass(frozen=True)
+class _Judged:
+    encoding: str
+    strict: bool
+    share: float
+    arabic: bool
+
+    @property
+    def clean(self) -> bool:
+        return self.share <= MOJIBAKE_MAX_SHARE
+
+    @property
+    def why_not(self) -> str:
+        return "not valid" if not self.strict else "mojibake"
+
+
 def read_page(content_type: str | None, body: bytes, text_of: Callable[[str], str]) -> Reading:
     """Choose the charset to read ``body`` with (the policy is in the module docstring).
 
-    ``text_of(encoding)`` returns the page's visible text read with ``encoding``: the
-    text judged for mojibake. Returns a ``Reading`` whose ``encoding`` is a Python codec
-    name, or None with ``problem`` saying why no reading is clean.
+    ``text_of(encoding)`` returns the page's visible text read with ``encoding`` (bytes
+    invalid in it as U+FFFD): the text judged for mojibake. Returns a ``Reading`` whose
+    ``encoding`` is a Python codec name, or None with ``problem`` saying why no reading
+    is clean.
     """
     declared = declared_charsets(content_type, body)
-    failures: dict[str, str] = {}
 
-    def first_clean(candidates: list[str]) -> str | None:
-        texts = {}
-        for encoding in candidates:
-            if _decodes(body, encoding):
-                texts[encoding] = text_of(encoding)
-            else:
-                failures[encoding] = "not valid"
-        shares = mojibake_share(list(texts.values())).to_list()
-        clean = []
-        for (encoding, text), share in zip(texts.items(), shares):
-            if share <= MOJIBAKE_MAX_SHARE:
-                clean.append((encoding, text))
-            else:
-                failures[encoding] = "mojibake"
-        arabic = [encoding for encoding, text in clean if ARABIC_LETTER.search(text)]
-        if arabic:
-            return arabic[0]
-        return clean[0][0] if clean else None
+    def judge(candidates: list[str]) -> list[_Judged]:
+        texts = [text_of(encoding) for encoding in candidates]
+        shares = mojibake_share(texts).to_list()
+        return [
+            _Judged(encoding, _decodes(body, encoding), share, bool(ARABIC_LETTER.search(text)))
+            for encoding, text, share in zip(candidates, texts, shares)
+        ]
 
-    first = _unique([declared.bom, declared.meta, declared.header])
-    chosen = first_clean(first)
-    if chosen is None:
+    declared_names = _unique([declared.bom, declared.meta, declared.header])
+    judged = judge(declared_names)
+    if not any(j.clean and j.arabic for j in judged):
         fallback = _unique(["utf-8", detected_charset(body)])
-        chosen = first_clean([name for name in fallback if name not in first])
-    if chosen is not None:
-        return Reading(declared, chosen)
-    tried = ", ".join(f"{name} {why}" for name, why in failures.items()) or "none"
+        judged += judge([name for name in fallback if name not in declared_names])
+    clean = [(not j.arabic, not j.strict, rank, j) for rank, j in enumerate(judged) if j.clean]
+    if clean:
+        best = min(clean)[-1]
+        return Reading(declared, best.encoding, strict=best.strict)
+    tried = ", ".join(f"{j.encoding} {j.why_not}" for j in judged) or "none"
     return Reading(
         declared,
         None,

@@ -44,9 +44,11 @@ def crawl_summary(stats: dict, spider, reason: str) -> dict:
         "quarantined": count("darija/quarantined"),
         "first_quarantined": stats.get("darija/first_quarantined"),
         "robots_denied": count("robotstxt/forbidden"),
-        # pages read with another charset than Scrapy's, and pages no charset reads cleanly
+        # pages read with another charset than Scrapy's, pages no charset reads cleanly,
+        # pages read with a few bytes invalid in their charset
         "charset_corrected": count("darija/charset/corrected"),
         "charset_unreadable": count("darija/charset/unreadable"),
+        "charset_invalid_bytes": count("darija/charset/invalid_bytes"),
         "skipped_unchanged": count("darija/skipped_unchanged"),
         "skipped_already_crawled": count("darija/skipped_already_crawled"),
         "selectors": {

@@ -27,6 +27,7 @@ class CharsetMiddleware:
     ``response.replace(encoding=...)`` (counted in ``darija/charset/corrected``). A page no
     charset reads cleanly raises ``CharsetError`` (counted in ``darija/charset/unreadable``),
     which reaches the request's errback: the spider quarantines the page with the reason.
+    A page read with a few invalid bytes is counted in ``darija/charset/invalid_bytes``.
     Only 2xx responses are judged: an error page is reported by its status.
     """
 
@@ -51,6 +52,11 @@ class CharsetMiddleware:
         if reading.encoding is None:
             self.stats.inc_value("darija/charset/unreadable")
             raise CharsetError(reading.problem)
+        if not reading.strict:
+            self.stats.inc_value("darija/charset/invalid_bytes")
+            log.warning(
+                "%s: some bytes are not valid %s; read as U+FFFD", response.url, reading.encoding
+            )
         if reading.encoding == response.encoding:
             return response
         self.stats.inc_value("darija/charset/corrected")

@@ -1,7 +1,9 @@
 """Corpus quality measures the asset checks gate on: script share, mojibake, duplicates.
 
-Each function takes a polars string Series (or any iterable of strings), ignores nulls,
-and returns a ratio in [0, 1], so a check compares it with a threshold and reports it.
+Each function takes a polars string Series (or any iterable of strings) and returns a
+ratio in [0, 1] over the whole source (script share, duplicates) or one per text
+(``mojibake_share``, since one mis-decoded page must fail however large its site), so a
+check compares it with a threshold and reports it. Nulls are ignored (score 0 per text).
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ def test_no_kept_page_is_mojibake_and_corrections_are_counted(charset_crawl):
     # c1, c4 and c6 are the pages Scrapy reads with the header's wrong charset.
     assert stats["charset_corrected"] == 3
     assert stats["charset_unreadable"] == quarantine.height == 1
+    assert stats["charset_invalid_bytes"] == 0
 
 
 # -- the policy on its own ---------------------------------------------------------------
@@ -95,6 +96,15 @@ def test_a_page_no_charset_reads_is_refused_with_every_declaration_named():
     assert reading.problem.startswith("charset: no reading gives clean text")
     assert "header cp1256, meta utf-8" in reading.problem
     assert "cp1256 mojibake" in reading.problem and "utf-8 not valid" in reading.problem
+
+
+def test_a_few_invalid_bytes_do_not_make_a_utf8_page_unreadable():
+    # A sidebar excerpt cut in the middle of a character, as byte-counting templates do.
+    excerpt = "واش نتي لاباس".encode()[:-1]
+    page = chapter_html("فصل", '<meta charset="windows-1256">', text=" ".join([TEXT] * 20))
+    body = page.encode().replace(b"</body>", b"<aside>" + excerpt + b"</aside></body>")
+    reading = read_page("text/html; charset=utf-8", body, decode(body))
+    assert (reading.encoding, reading.strict) == ("utf-8", False)
 
 
 def test_byte_order_mark_outranks_the_declarations():
