@@ -17,7 +17,7 @@ WhatsApp exports, as phones write them in any locale:
   Arabic-Indic or Eastern Arabic-Indic digits, U+200E/U+200F marks anywhere in the stamp and
   before "[", LF or CRLF line ends. Bodies are kept as written (digits and marks included:
   cleaning them is clean_text's job).
-* Day and month order: ``date_order`` ("DMY", "MDY", "YMD"), else read from the file (see
+* Day and month order: ``date_order`` ("DMY" or "MDY"), else read from the file (see
   ``decide_date_order``); the stats give ``date_order`` and ``date_order_basis``, which starts
   with "ambiguous" when the file could not tell.
 * Not messages, quarantined with their reason: system lines (no sender; or a CHAT_PHRASES
@@ -48,6 +48,7 @@ that is not UTF-8 in a UTF-8 file, ...) becomes a quarantine row with its line n
 reason. A file where no non-ASCII line decodes as UTF-8 is read as windows-1256 (the usual
 Arabic Windows code page), and the stats say so.
 """
+
 from __future__ import annotations
 
 import csv
@@ -100,8 +101,8 @@ class ImportOptions:
     fmt: str | None = None
     #: the field (jsonl) or column (csv) holding the text
     text_field: str = "text"
-    #: WhatsApp dates: "DMY" (most phones outside the US), "MDY" (US) or "YMD"; None decides
-    #: from the file (see decide_date_order)
+    #: WhatsApp dates: "DMY" (most phones outside the US) or "MDY" (US); None decides from
+    #: the file (see decide_date_order). A four-digit first field is always the year.
     date_order: str | None = None
     #: fixed import time for reproducible tables; None means now
     crawled_at: str | None = None
@@ -315,18 +316,19 @@ _MERIDIEM = rf"(?:[AaPp]\.?{_S}?[Mm]\.?|[\u0645\u0635])"  # am, p. m., م (PM), 
 _DATE = rf"{_D}{{1,4}}{_M}[/.\-]{_M}{_D}{{1,2}}{_M}[/.\-]{_M}{_D}{{2,4}}"
 _TIME = rf"{_D}{{1,2}}{_M}[:.]{_M}{_D}{{2}}(?:{_M}[:.]{_M}{_D}{{2}})?(?:{_M}{_S}*{_M}{_MERIDIEM})?"
 #: One message header: ``[date, time] rest`` (iOS) or ``date, time - rest`` (Android), the
-#: comma being "," / "،" / absent, the dash "-" / "–", and marks allowed between any two parts.
+#: comma being "," / "،" / absent (or French " à ", which some parsers accept; no export of
+#: ours shows it), the dash "-" / "–", and marks allowed between any two parts.
 WHATSAPP_HEADER_RE = re.compile(
-    rf"^{_M}(?P<open>\[)?{_M}(?P<date>{_DATE}){_M}[,\u060c]?{_M}{_S}+{_M}(?P<time>{_TIME}){_M}"
+    rf"^{_M}(?P<open>\[)?{_M}(?P<date>{_DATE}){_M}[,\u060c]?{_M}{_S}+(?:à{_S}+)?{_M}"
+    rf"(?P<time>{_TIME}){_M}"
     rf"(?(open)\]{_S}*|{_S}*[-\u2013]{_S}+)(?P<rest>.*)$"
 )
 #: A line that starts with a date and a time like a header, whatever follows ("10h01" too).
 CHAT_STAMP_RE = re.compile(rf"^{_M}\[?{_M}{_DATE}\D{{1,8}}{_D}{{1,2}}{_M}[:.h]{_M}{_D}{{2}}")
 #: Sender names may not contain ": " themselves; what follows the first one is the message.
 WHATSAPP_SENDER_RE = re.compile(r"^(?P<sender>[^:\n]{1,80}): (?P<message>.*)$", re.DOTALL)
-_ARABIC_MARKS_RE = re.compile(
-    "[\u064b-\u065f\u0670]"
-)  # tashkeel; WhatsApp writes some strings with it
+#: tashkeel, which some WhatsApp strings carry ("لقد حذَفت")
+_ARABIC_MARKS_RE = re.compile("[\u064b-\u065f\u0670]")
 
 
 @dataclass(frozen=True)
@@ -338,7 +340,7 @@ class ChatPhrase:
     phrase ``{name}`` stands for a member (no ":") and ``{text}`` for anything.
     """
 
-    kind: str  # encryption | event | call | media | deleted | edited
+    kind: str  # encryption | event | call | media | deleted | pending | edited
     locale: str  # en | fr | es | ar
     text: str
     source: str
@@ -408,6 +410,7 @@ CHAT_PHRASES: tuple[ChatPhrase, ...] = (
     ChatPhrase("call", "en", "Missed video call", _SRC_MEMORY),
     # Media placeholders.
     ChatPhrase("media", "en", "<Media omitted>", _SRC_PUBLIC),
+    ChatPhrase("media", "en", "<{text} omitted>", _SRC_MEMORY),  # <View once voice message omitted>, ...
     ChatPhrase("media", "en", "<attached: {text}>", _SRC_CASES.format("9_wa_lrm_media_lines")),
     ChatPhrase("media", "en", "(file attached)", _SRC_MEMORY, "end"),
     ChatPhrase("media", "en", "null", "WhatsApp Android view-once media (public parsers)"),
@@ -429,6 +432,7 @@ CHAT_PHRASES: tuple[ChatPhrase, ...] = (
     ChatPhrase("media", "fr", "document manquant", _SRC_WHATS_JSON.format("french"), "end"),
     ChatPhrase("media", "fr", "document omis", _SRC_FR_PARSER, "end"),
     ChatPhrase("media", "es", "<Multimedia omitido>", _SRC_FR_PARSER),
+    ChatPhrase("media", "es", "<{text} omitido>", _SRC_MEMORY),
     ChatPhrase("media", "es", "imagen omitida", _SRC_WHATS_JSON.format("spanish")),
     ChatPhrase("media", "es", "video omitido", _SRC_WHATS_JSON.format("spanish")),
     ChatPhrase("media", "es", "audio omitido", _SRC_WHATS_JSON.format("spanish")),
@@ -454,6 +458,10 @@ CHAT_PHRASES: tuple[ChatPhrase, ...] = (
     ChatPhrase("deleted", "ar", "تم حذف هذه الرسالة", _SRC_WHATS_JSON.format("arabic")),
     ChatPhrase("deleted", "ar", "أنت حذفت هذه الرسالة", _SRC_WHATS_JSON.format("arabic")),
     ChatPhrase("deleted", "ar", "لقد حذفت هذه الرسالة", _SRC_WHATS_JSON.format("arabic")),
+    # A message the exporting phone never received.
+    ChatPhrase("pending", "en", "Waiting for this message{text}", _SRC_MEMORY),
+    ChatPhrase("pending", "fr", "En attente de ce message{text}", _SRC_MEMORY),
+    ChatPhrase("pending", "es", "Esperando el mensaje{text}", _SRC_MEMORY),
     # The "edited" marker appended to an edited message: stripped, the message is kept.
     ChatPhrase("edited", "en", "<This message was edited>", "koftezz/whatsapp-chat-analyzer#18", "end"),
     ChatPhrase("edited", "ar", "<تم تعديل هذه الرسالة>", _SRC_CASES.format("8_wa_edited_marker"), "end"),
@@ -469,6 +477,7 @@ _KIND_REASONS = {
     "call": "system message (a call notice)",
     "media": "media placeholder, no text",
     "deleted": "deleted message, no text",
+    "pending": "message the exporting phone never received, no text",
 }
 _SLOTS = {"{name}": r"[^:\n]{1,80}?", "{text}": r".+?"}
 
@@ -521,8 +530,13 @@ def strip_edited_marker(text: str) -> tuple[str, bool]:
 
 
 _SYSTEM_KINDS = ("encryption", "event", "call")
-_NO_TEXT_KINDS = ("media", "deleted")
-PHONE_RE = re.compile(rf"\+?{_D}(?:[ \-.()\u00a0\u202f]?{_D}){{7,14}}")
+_NO_TEXT_KINDS = ("media", "deleted", "pending")
+_PHONE_SEP = "[ \\-.()\u00a0\u202f]"
+#: a phone number: "+" and 8 to 15 digits, or 9 to 15 digits, single separators between them
+#: (so "2019 2020" or a time is not one)
+PHONE_RE = re.compile(
+    rf"(?<![\d+])(?:\+{_D}(?:{_PHONE_SEP}?{_D}){{7,14}}|{_D}(?:{_PHONE_SEP}?{_D}){{8,14}})(?!\d)"
+)
 PHONE_MASK = "[phone]"
 MENTION_MASK = "@[member]"
 
@@ -536,16 +550,18 @@ def _date_fields(date: str) -> tuple[int, int, int]:
 def decide_date_order(dates: list[tuple[int, int, int]], option: str | None) -> tuple[str, str]:
     """The day/month order of a chat's dates ("DMY", "MDY" or "YMD") and why.
 
-    Evidence, in order: the ``option``; a four-digit first field (year first); a first field
-    above 12 (day first) or a second field above 12 (month first); otherwise the order in
-    which the dates never run backwards when the other does. When nothing decides, "DMY"
-    (WhatsApp's order outside the US) with a basis that starts with "ambiguous".
+    Evidence, in order: the ``option``; only four-digit first fields (year first); among the
+    other dates, a first field above 12 (day first) or a second field above 12 (month first);
+    otherwise the order in which the dates never run backwards when the other does. When
+    nothing decides, "DMY" (WhatsApp's order outside the US) with a basis that starts with
+    "ambiguous".
     Raises ValueError when the file has first fields above 12 and second fields above 12.
     """
     if option:
         return option, "date_order option"
     if dates and all(first >= 1000 for first, _, _ in dates):
         return "YMD", "four-digit first field"
+    dates = [date for date in dates if date[0] < 1000]  # year-first dates say nothing more
     day_first = any(first > 12 for first, _, _ in dates)
     month_first = any(second > 12 for _, second, _ in dates)
     if day_first and month_first:
@@ -573,8 +589,10 @@ def decide_date_order(dates: list[tuple[int, int, int]], option: str | None) -> 
 
 
 def _chat_datetime(date: str, time: str, order: str) -> str:
-    """ISO-8601 local time of a header's date and time; ValueError when it is not a moment."""
+    """ISO-8601 local time of a header's date and time; ValueError when it is not a moment.
+    A date with a four-digit first field is year-first whatever ``order`` says."""
     a, b, c = _date_fields(date)
+    order = "YMD" if a >= 1000 else order
     year, month, day = {"DMY": (c, b, a), "MDY": (c, a, b), "YMD": (a, b, c)}[order]
     year += 2000 if year < 100 else 0
     clock = time.translate(_STAMP_TO_ASCII)
@@ -648,12 +666,11 @@ class _Pseudonyms:
             key = _member_key(sender)
             pseudonym = self.by_key.setdefault(key, f"speaker_{len(self.by_key) + 1}")
             self.names[_plain(sender).lstrip("~ ").strip()] = pseudonym
-        spellings = sorted((n for n in self.names if n), key=len, reverse=True)
-        self._known = re.compile(
-            rf"@[{BIDI_MARKS}~ ]*({'|'.join(map(re.escape, spellings))})[{BIDI_MARKS}]*(?!\w)"
-            if spellings
-            else r"(?!x)x",
-            re.IGNORECASE,
+        spellings = "|".join(
+            map(re.escape, sorted((n for n in self.names if n), key=len, reverse=True))
+        )
+        self._known = spellings and re.compile(
+            rf"@[{BIDI_MARKS}~ ]*({spellings})[{BIDI_MARKS}]*(?!\w)", re.IGNORECASE
         )
         self.counts = {"mentions_pseudonymised": 0, "mentions_masked": 0, "phone_numbers_masked": 0}
 
@@ -664,7 +681,8 @@ class _Pseudonyms:
         """A file name with sender names replaced by their pseudonyms and phone numbers masked."""
         for spelling in sorted(self.names, key=len, reverse=True):
             if spelling:
-                name = re.sub(re.escape(spelling), self.names[spelling], name, flags=re.IGNORECASE)
+                whole = rf"(?<!\w){re.escape(spelling)}(?!\w)"
+                name = re.sub(whole, self.names[spelling], name, flags=re.IGNORECASE)
         return PHONE_RE.sub(PHONE_MASK, name)
 
     def _known_mention(self, match: re.Match) -> str:
@@ -687,7 +705,8 @@ class _Pseudonyms:
         """Mentions of senders become ``@speaker_N``; other phone numbers become PHONE_MASK
         (``@speaker_N`` when it is a sender's number); other @mentions become MENTION_MASK
         (iOS isolates the whole name in U+2068..U+2069; otherwise the one word after "@")."""
-        body = self._known.sub(self._known_mention, body)
+        if self._known:
+            body = self._known.sub(self._known_mention, body)
         body = PHONE_RE.sub(self._phone, body)
         return re.sub(
             r"(?<![\w@])@(?:\u2068[^\u2069]*\u2069|(?!speaker_\d)[^\W\d_][\w.\-]*)",
@@ -801,8 +820,8 @@ def import_file(
     fmt = options.fmt or detect_format(path, lines)
     if fmt not in READERS:
         raise ValueError(f"{path}: unknown format {fmt!r}; known: {sorted(READERS)}")
-    if options.date_order not in (None, "DMY", "MDY", "YMD"):
-        raise ValueError(f"date_order must be 'DMY', 'MDY' or 'YMD', not {options.date_order!r}")
+    if options.date_order not in (None, "DMY", "MDY"):
+        raise ValueError(f"date_order must be 'DMY' or 'MDY', not {options.date_order!r}")
     READERS[fmt](lines, collector, options)
     frame, quarantine = collector.frames()
     stats = {

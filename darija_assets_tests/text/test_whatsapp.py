@@ -297,21 +297,23 @@ def fill(text: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "phrase", [p for p in CHAT_PHRASES if p.kind in ("media", "deleted")], ids=lambda p: p.text
+    "phrase",
+    [p for p in CHAT_PHRASES if p.kind in ("media", "deleted", "pending")],
+    ids=lambda p: p.text,
 )
 @pytest.mark.parametrize("platform", ("android", "ios"))
 def test_every_placeholder_is_quarantined(tmp_path, phrase, platform):
     body = ("Resume.pdf • 2 pages " if phrase.where == "end" else "") + fill(phrase.text)
     if platform == "ios":
-        line = f"[13/03/2024, 10:00:00] Sara: {LRM}{body}\n"
+        chat = f"[13/03/2024, 10:00:00] Sara: {LRM}{body}\n[13/03/2024, 10:01:00] Sara: واخا\n"
     else:
-        line = f"13/03/2024, 10:00 - Sara: {body}\n"
-    result = read(tmp_path, line + "13/03/2024, 10:01 - Sara: واخا\n" if platform == "android"
-                  else line + "[13/03/2024, 10:01:00] Sara: واخا\n")  # fmt: skip
+        chat = f"13/03/2024, 10:00 - Sara: {body}\n13/03/2024, 10:01 - Sara: واخا\n"
+    result = read(tmp_path, chat)
     assert rows(result) == [("واخا", "2024-03-13T10:01:00", "speaker_1")]
-    assert quarantined(result) == {
-        1: f"line 1: {('media placeholder' if phrase.kind == 'media' else 'deleted message')}, no text [{phrase.locale}]"
-    }
+    expected = {"media": "media placeholder", "deleted": "deleted message", "pending": "message"}
+    (reason,) = quarantined(result).values()
+    assert reason.startswith(f"line 1: {expected[phrase.kind]}")
+    assert reason.endswith(f"no text [{phrase.locale}]")
 
 
 @pytest.mark.parametrize(
@@ -440,6 +442,20 @@ def test_a_chat_in_an_unknown_stamp_layout_is_refused_not_read_as_text(tmp_path)
     }
 
 
+def test_other_stamp_spellings(tmp_path):
+    result = read(
+        tmp_path,
+        "13/03/2024 à 10:00 - Sara: ا\n"  # French "à"
+        "13.03.24, 10.01 - Sara: ب\n"  # dots in the date and the time
+        "2024-03-13, 10:02 \u2013 Sara: ج\n",  # year first, en dash
+    )
+    assert [r[1] for r in rows(result)] == [
+        "2024-03-13T10:00:00",
+        "2024-03-13T10:01:00",
+        "2024-03-13T10:02:00",
+    ]
+
+
 def test_an_unparsed_stamp_line_is_not_glued_to_the_previous_message(tmp_path):
     result = read(tmp_path, "13/03/2024, 10:00 - Sara: سلام\n13/03/2024 10h01 Omar: لاباس\n")
     assert rows(result) == [("سلام", "2024-03-13T10:00:00", "speaker_1")]
@@ -457,14 +473,14 @@ def test_pseudonyms_mentions_phone_numbers_and_the_file_name(tmp_path):
         "13/03/2024, 10:00 - ~\u202fSara Benali: سلام @Omar و @\u2068Nadia B\u2069\n"
         "13/03/2024, 10:01 - Omar: واش @sara benali جات؟ @212612345678\n"
         "13/03/2024, 10:02 - +212 6 12 34 56 78: أنا هنا، عيط ليا +33 6 11 22 33 44\n"
-        "13/03/2024, 10:03 - Sara Benali: مرسي، الساعة 10:03 و 2024 @Karim\n",
+        "13/03/2024, 10:03 - Sara Benali: مرسي، الساعة 10:03 بين 2019 2020 @Karim\n",
         name="WhatsApp Chat with Sara Benali.txt",
     )
     assert rows(result) == [
         (f"سلام @speaker_2 و {MENTION_MASK}", "2024-03-13T10:00:00", "speaker_1"),
         ("واش @speaker_1 جات؟ @speaker_3", "2024-03-13T10:01:00", "speaker_2"),
         (f"أنا هنا، عيط ليا {PHONE_MASK}", "2024-03-13T10:02:00", "speaker_3"),
-        (f"مرسي، الساعة 10:03 و 2024 {MENTION_MASK}", "2024-03-13T10:03:00", "speaker_1"),
+        (f"مرسي، الساعة 10:03 بين 2019 2020 {MENTION_MASK}", "2024-03-13T10:03:00", "speaker_1"),
     ]
     assert result.frame["url"][0].endswith("/WhatsApp%20Chat%20with%20speaker_1.txt#L1")
     assert result.stats["speakers"] == 3
