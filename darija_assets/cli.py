@@ -3,6 +3,8 @@
     darija-assets run-all                 every asset on the embedded defaults
     darija-assets run-all --source 9esa   the live site instead of the bundled one
     darija-assets chat --model tiny       talk to the adapter trained for a preset
+    darija-assets classify "جملة"         the student classifier's label and confidence
+    darija-assets classify --file in.jsonl --out out.jsonl   label a JSONL file in batches
     darija-assets cache                   what the LLM answer cache holds, by task, backend...
     darija-assets cache drop --task pairs how many answers would go; add --yes to drop them
 
@@ -32,15 +34,19 @@ def _ensure_dagster_home() -> Path:
 
 
 def run_all(sources: list[str], emotions: list[str], models: list[str]) -> int:
-    """Materialize the graph in dependency order: each source, then each emotion, then
-    each model preset. Returns the number of failed runs."""
+    """Materialize the graph in dependency order: each source, then the student
+    classifier, then each emotion, then each model preset. Returns the number of
+    failed runs."""
     import dagster as dg
 
+    from darija_assets.classifier import DEFAULT_KIND
     from darija_assets.definitions import defs
 
     home = _ensure_dagster_home()
     instance = dg.DagsterInstance.get()
     plan = [("corpus_job", p) for p in sources]
+    # the default student; it reports itself skipped when only lexicon labels exist
+    plan += [("classifier_job", DEFAULT_KIND)]
     plan += [("therapy_job", p) for p in emotions]
     plan += [("training_job", p) for p in models]
 
@@ -213,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("sources", help="list the source partitions and rejected entries")
 
+    from darija_assets.classifier.commands import add_classify_parser
+
+    add_classify_parser(commands)
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["cache"] and argv[1:2] not in (["show"], ["drop"], ["-h"], ["--help"]):
         argv.insert(1, "show")  # `darija-assets cache [options]` shows
@@ -228,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         return chat(args.model, args.message)
     if args.command == "cache":
         return cache_command(args)
+    if args.command == "classify":
+        from darija_assets.classifier.commands import classify
+
+        return classify(args)
     return 2
 
 

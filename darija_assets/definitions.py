@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from darija_assets.assets import corpus, labels, therapy, training, translations
+from darija_assets.assets import classifier, corpus, labels, therapy, training, translations
 from darija_assets.resources import CrawlerResource, LLMResource, StorageResource, secret
 from darija_assets.schedules import build_recrawl_schedule
 
@@ -29,6 +29,11 @@ training_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(training.tokenized_dataset, training.lora_adapter),
     description="Tokenize the pairs for one model preset and train its LoRA adapter.",
 )
+classifier_job = dg.define_asset_job(
+    "classifier_job",
+    selection=dg.AssetSelection.assets(classifier.emotion_classifier),
+    description="Train one kind of student emotion classifier on every source's teacher labels.",
+)
 
 
 def _llm(**overrides) -> LLMResource:
@@ -41,8 +46,10 @@ def _llm(**overrides) -> LLMResource:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([corpus, labels, therapy, translations, training]),
-    jobs=[corpus_job, therapy_job, training_job],
+    assets=dg.load_assets_from_modules(
+        [corpus, labels, therapy, translations, training, classifier]
+    ),
+    jobs=[corpus_job, therapy_job, training_job, classifier_job],
     schedules=[build_recrawl_schedule(corpus_job)],
     resources={
         "storage": StorageResource(),

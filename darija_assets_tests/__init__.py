@@ -1,4 +1,4 @@
-#: the eight asset keys the design card fixes
+#: the asset keys of the graph: the design card's eight, and the stages issues added
 GRAPH_ASSETS = frozenset(
     {
         "raw_corpus",
@@ -9,5 +9,7 @@ GRAPH_ASSETS = frozenset(
         "translations",
         "tokenized_dataset",
         "lora_adapter",
+        # beyond the card's eight: the student classifier of issue 12
+        "emotion_classifier",
     }
 )

@@ -14,7 +14,17 @@ from darija_assets.definitions import defs
 from darija_assets.partitions import EMOTIONS, MODEL_PRESETS
 from darija_assets_tests import GRAPH_ASSETS
 
-HEAVY_MODULES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "scrapy", "datasets")
+HEAVY_MODULES = (
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "bitsandbytes",
+    "scrapy",
+    "datasets",
+    "sklearn",
+    "matplotlib",
+)
 
 
 def test_loading_the_code_location_imports_no_heavy_library():
