@@ -231,7 +231,7 @@ def run_task(
 
     ``stats`` keys: items, duplicate_keys, cache_hits, requests_sent, retries,
     rate_limited, transient_errors, accepted, quarantined, pending, input_tokens,
-    output_tokens, limiter_wait_s, rate_limit_wait_s, elapsed_s, backend, model,
+    output_tokens, limiter_wait_s, rate_limit_wait_s, elapsed_s, items_per_s, backend, model,
     answered_by ("groq/llama-3.3-70b-versatile: 40, offline/...: 3"), and
     quota_resets_at (ISO, when a quota stopped a teacher); reasked (items whose cached
     rejection was asked again), claims_waited (items another process sharing the cache
@@ -328,6 +328,8 @@ def run_task(
     # -- 3. the result, in input order -------------------------------------------------
     result = _assemble(run, unique, stops)
     stats["elapsed_s"] = round(time.monotonic() - started, 3)
+    # items this run's requests settled per second (local generation speed, or a vendor's)
+    stats["items_per_s"] = round(run.answered_items / max(stats["elapsed_s"], 1e-9), 2)
     stats["limiter_wait_s"] = round(stats["limiter_wait_s"], 3)
     stats["rate_limit_wait_s"] = round(run.waited_s, 3)
     if run.unanswered:
