@@ -36,6 +36,7 @@ import time
 import unicodedata
 
 import polars as pl
+import regex
 from pyarabic import araby
 
 from darija_assets.text import normalize, segment
@@ -126,16 +127,22 @@ class NaivePipeline:
             for cp in range(sys.maxunicode + 1)
             if unicodedata.category(chr(cp)) in ("Mn", "Me", "Cf") and not kept_re.match(chr(cp))
         }
+        self.unicode_map = str.maketrans(
+            {**normalize.DIGIT_MAP, **normalize.LINE_BREAK_MAP, **normalize.SPACED_MARK_FORMS}
+        )
         self.web_remnants = [re.compile(pattern) for pattern in normalize.WEB_REMNANT_RES]
         self.noise = re.compile(python_pattern(normalize.noise_re(options)))
         self.space_run = re.compile(normalize.SPACE_RUN_RE)
         self.newline_run = re.compile(normalize.AROUND_NEWLINE_RE)
+        # Python's re has no \p{L}: the third-party regex module has.
+        self.speaker_label = regex.compile(python_pattern(segment.SPEAKER_LABEL_RE))
         self.boundary = re.compile(python_pattern(segment.BOUNDARY_RE))
+        self.turn_boundary = re.compile(python_pattern(segment.TURN_BOUNDARY_RE))
         self.around_newline = re.compile(segment.AROUND_NEWLINE_RE)
         self.has_text = re.compile(r"[^\W_]")
 
     def clean(self, text: str) -> str:
-        text = html.unescape(text)
+        text = unicodedata.normalize("NFKC", html.unescape(text).translate(self.unicode_map))
         for pattern in self.web_remnants:
             text = pattern.sub(" ", text)
         text = araby.normalize_ligature(text)
@@ -150,20 +157,26 @@ class NaivePipeline:
         out = []
         for url, _source, raw in rows:
             text = self.clean(raw)
-            text = self.around_newline.sub("\n", self.boundary.sub(r"\1\n", text)).strip()
-            fragments = re.split("\n", text)
+            if len(self.speaker_label.findall(text)) >= segment.MIN_DIALOGUE_LABELS:
+                text = self.speaker_label.sub("\\1\n\\2" + segment.SPEAKER_END, text)
             position = 0
-            for fragment in fragments:
-                if not self.has_text.search(fragment):
+            for piece in text.split("\n"):
+                if not piece.strip():
                     continue
-                if (
-                    self.seg.min_chars <= len(fragment) <= self.seg.max_chars
-                    and fragment not in seen
-                ):
-                    seen.add(fragment)
-                    digest = hashlib.sha256(fragment.encode("utf-8")).hexdigest()[:16]
-                    out.append((digest, fragment, url, position))
-                position += 1
+                label, turn, body = piece.partition(segment.SPEAKER_END)
+                boundary = self.turn_boundary if turn else self.boundary
+                split = boundary.sub(r"\1\n", body if turn else label)
+                for fragment in self.around_newline.sub("\n", split).strip().split("\n"):
+                    if not self.has_text.search(fragment):
+                        continue
+                    if (
+                        self.seg.min_chars <= len(fragment) <= self.seg.max_chars
+                        and fragment not in seen
+                    ):
+                        seen.add(fragment)
+                        digest = hashlib.sha256(fragment.encode("utf-8")).hexdigest()[:16]
+                        out.append((digest, fragment, url, position))
+                    position += 1
         return out
 
 

@@ -155,12 +155,16 @@ def raw_corpus(
 def clean_text(
     context: dg.AssetExecutionContext, config: CleanConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
-    """PyArabic-normalised text with links, emojis, markup and noise removed."""
+    """Unicode- and PyArabic-normalised text with links, emojis, markup and noise removed;
+    the chat ``speaker`` pseudonym carried through (null for other rows); rows left with
+    no letter quarantined with their reason."""
     from darija_assets.text.normalize import clean_frame
     from darija_assets.text.quality import arabic_script_ratio
 
     layout = storage.layout()
     raw = pl.read_parquet(layout.table("raw_corpus", context.partition_key))
+    if "speaker" not in raw.columns:  # tables written before chats carried pseudonyms
+        raw = raw.with_columns(pl.lit(None, pl.String).alias("speaker"))
     options = CleanOptions(keep_digits=config.keep_digits, keep_latin=config.keep_latin)
     cleaned, quarantined, stats = clean_frame(raw, options)
     table = write_parquet(cleaned, layout.table("clean_text", context.partition_key))
@@ -202,7 +206,8 @@ def clean_text(
 def sentences(
     context: dg.AssetExecutionContext, config: SentenceConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
-    """Sentences with stable content-hash ids, traced to their chapter url."""
+    """Sentences with stable content-hash ids, traced to their chapter url, with their
+    ``speaker`` (a dialogue label, else the chat pseudonym, else null)."""
     from darija_assets.text.segment import split_sentences
 
     layout = storage.layout()
@@ -219,7 +224,7 @@ def sentences(
         metadata={
             **scalar_stats(stats),
             "quarantined": n_quarantined,
-            "preview": preview(frame, ["sentence_id", "sentence"]),
+            "preview": preview(frame, ["sentence_id", "sentence", "speaker"]),
             "path": dg.MetadataValue.path(str(table)),
         },
         check_results=[

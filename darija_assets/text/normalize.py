@@ -1,11 +1,36 @@
 """Normalise raw Darija text into clean Arabic-script text with vectorised polars passes.
 
+Unicode comes first, so that the same words always clean to the same text however they were
+encoded (PDF extraction, macOS and some phone keyboards, chat exports):
+
+* Presentation forms (U+FB50..U+FDFF, U+FE70..U+FEFF) become plain letters by Unicode
+  compatibility normalisation (NFKC, polars ``str.normalize``, applied to the distinct
+  tokens it changes: see ``normal_form_table``). That covers every lam-alef
+  ligature, isolated and final (U+FEF5..U+FEFC -> "لآ" "لأ" "لإ" "لا", no space inserted),
+  and every letter's isolated/initial/medial/final form. NFKC writes the isolated harakat
+  and shadda ligatures (U+FE70, U+FE72, ... U+FE7E, U+FC5E..U+FC63) as a SPACE plus the
+  mark, which would split the word they sit in: they are mapped to the bare mark first
+  (``SPACED_MARK_FORMS``). NFKC also composes decomposed text (NFD: a letter followed by
+  U+0653 madda, U+0654/U+0655 hamza), so "سأل" typed decomposed cleans like "سأل".
+  Side effects, all wanted: NBSP (U+00A0), NNBSP (U+202F) and the other fixed-width
+  spaces become a plain space, "…" becomes "...", fullwidth and small forms become ASCII
+  punctuation. The honorific ligatures U+FD40..U+FD4F are symbols without a decomposition
+  and go as noise; U+FDFA/U+FDFB spell out their phrase.
+* Digits: Arabic-Indic (U+0660..U+0669) and Eastern Arabic-Indic (U+06F0..U+06F9) digits
+  are mapped to ASCII 0-9 (Moroccan and Algerian writing uses 0-9, and "٣" and "3" are
+  then one token); kept with ``keep_digits``, removed (a space) otherwise.
+* Line breaks: CR, NEL, U+2028 and U+2029 become a newline (sentences split on them).
+* Format controls (category Cf: zero-width space/non-joiner/joiner U+200B..U+200D, the bidi
+  marks and embeddings U+200E/U+200F, U+202A..U+202E, U+2066..U+2069, U+061C ARABIC
+  LETTER MARK, the BOM) are deleted without a space, so they never split a word.
+
 The letter-level rules are PyArabic's (``pyarabic.araby``), re-expressed as polars string
 expressions so a whole partition is cleaned in Rust instead of a Python loop per row:
 
 * ``strip_tashkeel``   the eight marks U+064B..U+0652 (harakat, tanwin, shadda, sukun)
 * ``strip_tatweel``    U+0640
-* ``normalize_ligature``  the four lam-alef presentation ligatures become LAM + ALEF
+* ``normalize_ligature``  the four isolated lam-alef ligatures become LAM + ALEF (in
+  ``clean_expr`` NFKC does this, for the final forms too)
 * ``normalize_hamza(method="tasheel")``  hamza carriers become their base letter
   (alef forms and the combining hamza marks -> ALEF, WAW_HAMZA -> WAW, YEH_HAMZA -> YEH).
   The "uniform" method is not offered: it rewrites a word-initial madda differently from an
@@ -13,7 +38,8 @@ expressions so a whole partition is cleaned in Rust instead of a Python loop per
   which hurts Darija spelled the way people type it.
 
 ``darija_assets_tests/text/test_normalize.py`` checks these expressions against the
-pyarabic functions themselves on varied text, so the semantics stay PyArabic's.
+pyarabic functions themselves on varied text, so the semantics stay PyArabic's; PyArabic
+leaves presentation forms and decomposed text alone, hence the Unicode pass before it.
 
 Around those rules, the web is scrubbed: HTML entities (each distinct one decoded by
 ``html.unescape``), script/style blocks, comments, tags, URLs, e-mail addresses, then every character outside the kept set (Arabic
@@ -22,12 +48,19 @@ says) becomes a space; emojis, symbols and foreign scripts go that way. Combinin
 and invisible format characters (ZWNJ, BOM, variation selectors) are deleted without a
 space so they never split a word. Whitespace is collapsed, keeping newlines, because
 sentence segmentation splits on them.
+
+A row whose cleaned text has no letter left (empty, or only digits and punctuation) is
+quarantined with its reason; it is never kept as "." for segmentation to drop unseen.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+import sys
+import unicodedata
+from dataclasses import dataclass, replace
+from functools import cache
+from itertools import chain
 from typing import NamedTuple
 
 import polars as pl
@@ -61,8 +94,8 @@ ARABIC_LETTER_CLASS = (
     r"\x{0621}-\x{063A}\x{0641}-\x{064A}\x{0671}-\x{06D3}\x{06D5}\x{06EE}\x{06EF}"
     r"\x{06FA}-\x{06FC}\x{0750}-\x{077F}"
 )
-#: ASCII, Arabic-Indic and Extended (Persian) Arabic-Indic digits.
-DIGIT_CLASS = r"0-9\x{0660}-\x{0669}\x{06F0}-\x{06F9}"
+#: ASCII digits: Arabic-Indic and Eastern Arabic-Indic ones are mapped to them first.
+DIGIT_CLASS = r"0-9"
 #: Latin letters for Arabizi and French code-switching (ASCII, Latin-1, Latin Extended-A).
 LATIN_CLASS = r"A-Za-z\x{00C0}-\x{00D6}\x{00D8}-\x{00F6}\x{00F8}-\x{017F}"
 #: Sentence enders, clause separators and dialogue markers that segment.py splits on.
@@ -83,6 +116,28 @@ SPACE_RUN_RE = r" {2,}"
 AROUND_NEWLINE_RE = r" ?\n[\n ]*"
 
 
+#: The Arabic Presentation Forms-A and -B blocks.
+PRESENTATION_FORMS = tuple(chr(cp) for cp in chain(range(0xFB50, 0xFE00), range(0xFE70, 0xFF00)))
+
+
+def _spaced_mark_forms() -> dict[str, str]:
+    """Presentation forms whose NFKC is a space followed by combining marks (the isolated
+    harakat U+FE70.., the shadda ligatures U+FC5E..U+FC63), each mapped to its bare marks."""
+    forms = {}
+    for char in PRESENTATION_FORMS:
+        nfkc = unicodedata.normalize("NFKC", char)
+        if len(nfkc) > 1 and nfkc[0] == " " and all(unicodedata.combining(m) for m in nfkc[1:]):
+            forms[char] = nfkc[1:]
+    return forms
+
+
+SPACED_MARK_FORMS = _spaced_mark_forms()
+#: Arabic-Indic and Eastern Arabic-Indic digits to ASCII.
+DIGIT_MAP = {chr(block + d): str(d) for block in (0x0660, 0x06F0) for d in range(10)}
+#: Line breaks other than LF (CR, NEL, LINE and PARAGRAPH SEPARATOR) to LF.
+LINE_BREAK_MAP = dict.fromkeys("\r\u0085\u2028\u2029", "\n")
+
+
 @dataclass(frozen=True)
 class CleanOptions:
     """What ``clean_frame`` keeps besides Arabic letters, and which PyArabic rules it applies.
@@ -96,17 +151,20 @@ class CleanOptions:
     keep_punctuation: bool = True
     strip_tashkeel: bool = True
     strip_tatweel: bool = True
+    #: in ``clean_expr``: NFKC (presentation forms and every ligature to plain letters);
+    #: False applies NFC only (decomposed text is still composed), and presentation forms
+    #: are then removed as noise. In ``pyarabic_expr``: PyArabic's normalize_ligature.
     normalize_ligatures: bool = True
     normalize_hamza: bool = True
 
 
 class CleanResult(NamedTuple):
-    #: the input rows that kept some text, with ``out_col`` added
+    #: the input rows that kept some letters, with ``out_col`` added
     frame: pl.DataFrame
-    #: rows whose text is null, empty, or nothing but noise: id columns + reason + stage
+    #: rows whose text is null, empty, or cleans to no letter: id columns + reason + stage
     quarantine: pl.DataFrame
-    #: rows_in, rows_out, rows_empty_after_clean, chars_in, chars_out, chars_removed,
-    #: arabic_script_ratio
+    #: rows_in, rows_out, rows_quarantined, rows_without_letters, chars_in, chars_out,
+    #: chars_removed, arabic_script_ratio
     stats: dict
 
 
@@ -179,21 +237,95 @@ def entity_table(text: pl.Series) -> dict[str, str]:
     return {entity: html.unescape(entity) for entity in found}
 
 
-def clean_expr(
+def prepare_expr(
     expr: pl.Expr, options: CleanOptions = CleanOptions(), entities: dict[str, str] | None = None
 ) -> pl.Expr:
-    """The whole cleaning of a string expression; ``entities`` from ``entity_table``.
+    """The first pass of cleaning: HTML entities decoded (``entities`` from
+    ``entity_table``), then digits, line breaks and, with ``normalize_ligatures``, the
+    spaced-mark presentation forms mapped (one ``replace_many``).
 
-    Entities are decoded first, so escaped markup ("&lt;br&gt;") goes with the real markup.
+    Entities go first, so escaped markup ("&lt;br&gt;") goes with the real markup and an
+    escaped presentation form or digit goes through the Unicode pass.
     """
     if entities:
         expr = expr.str.replace_many(list(entities), list(entities.values()))
+    mapping = {**DIGIT_MAP, **LINE_BREAK_MAP}
+    if options.normalize_ligatures:
+        mapping |= SPACED_MARK_FORMS
+    return expr.str.replace_many(mapping)
+
+
+def _char_class(code_points: list[int]) -> str:
+    """A regex character class body of the code points, as ranges."""
+    ranges: list[list[int]] = []
+    for cp in sorted(set(code_points)):
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(rf"\x{{{a:X}}}-\x{{{b:X}}}" for a, b in ranges)
+
+
+@cache
+def unstable_token_re() -> str:
+    """A token (a run without space or newline) that NFKC may change: it holds a character
+    NFKC rewrites, one that may compose with the character before it (U+0653..U+0655 after
+    alef, waw, yeh ...), or two combining marks in a row (NFKC puts marks in canonical order).
+
+    Built from ``unicodedata`` on first use (about 0.4 s), not at import.
+    """
+    changing, marks = [], []
+    for cp in chain(range(0xA0, 0xD800), range(0xE000, sys.maxunicode + 1)):
+        char = chr(cp)
+        if unicodedata.combining(char):
+            marks.append(cp)
+        if not unicodedata.is_normalized("NFKC", char):
+            changing.append(cp)
+        decomposition = unicodedata.decomposition(char).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            changing.append(int(decomposition[1], 16))
+    return rf"[^ \n]*(?:[{_char_class(changing)}]|[{_char_class(marks)}]{{2}})[^ \n]*"
+
+
+def normal_form_table(
+    prepared: pl.Series, options: CleanOptions = CleanOptions()
+) -> dict[str, str]:
+    """Each distinct token of ``prepared`` (``prepare_expr`` output) that NFKC (NFC without
+    ``normalize_ligatures``) changes, with its normal form (polars ``str.normalize``).
+
+    Normalisation never reaches across a space or a newline (both are starters that compose
+    with nothing), so replacing these tokens normalises the whole text exactly, and a corpus
+    holds far fewer distinct such tokens than characters: normalising them and replacing
+    them in one ``replace_many`` is several times faster than normalising every row. Longest
+    first, so that with ``leftmost=True`` a token is never replaced by a shorter one that
+    starts it.
+    """
+    tokens = prepared.str.extract_all(unstable_token_re()).explode().drop_nulls().unique()
+    form = "NFKC" if options.normalize_ligatures else "NFC"
+    table = pl.DataFrame({"token": tokens, "normal": tokens.str.normalize(form)})
+    table = table.filter(pl.col("token") != pl.col("normal")).sort(
+        pl.col("token").str.len_bytes(), descending=True
+    )
+    return dict(table.iter_rows())
+
+
+def clean_expr(
+    prepared: pl.Expr,
+    options: CleanOptions = CleanOptions(),
+    normal_forms: dict[str, str] | None = None,
+) -> pl.Expr:
+    """The cleaning after ``prepare_expr``; ``normal_forms`` from ``normal_form_table``."""
+    expr = prepared
+    if normal_forms:
+        # leftmost: the longest token starting at a place wins (the table is longest first)
+        expr = expr.str.replace_many(list(normal_forms), list(normal_forms.values()), leftmost=True)
     for pattern in WEB_REMNANT_RES:
         expr = expr.str.replace_all(pattern, " ")
-    # Tashkeel is Mn and not kept when stripped, so the invisible pass deletes it; tatweel
-    # joins that pass too (one pass fewer; deletion and the other rules touch disjoint
-    # characters, so doing it after them changes nothing).
-    expr = pyarabic_expr(expr, options, delete=False)
+    # NFKC already turned every ligature into letters: PyArabic's four-ligature rule would
+    # be a pass that changes nothing. Tashkeel is Mn and not kept when stripped, so the
+    # invisible pass deletes it; tatweel joins that pass too (one pass fewer; deletion and
+    # the other rules touch disjoint characters, so doing it after them changes nothing).
+    expr = pyarabic_expr(expr, replace(options, normalize_ligatures=False), delete=False)
     deleted = (
         rf"[{invisible_re(options)}{TATWEEL}]" if options.strip_tatweel else invisible_re(options)
     )
@@ -206,14 +338,29 @@ def clean_expr(
     )
 
 
+def with_clean_column(
+    df: pl.DataFrame, options: CleanOptions, text_col: str, out_col: str
+) -> pl.DataFrame:
+    """``df`` with ``out_col``, the cleaned ``text_col`` (a String column): the prepare pass,
+    the tables it needs computed from the data, then the rest, each a streaming query."""
+    entities = entity_table(df[text_col])
+    prepared = (
+        df.lazy()
+        .with_columns(prepare_expr(pl.col(text_col), options, entities).alias(out_col))
+        .collect(engine="streaming")
+    )
+    normal_forms = normal_form_table(prepared[out_col], options)
+    return (
+        prepared.lazy()
+        .with_columns(clean_expr(pl.col(out_col), options, normal_forms))
+        .collect(engine="streaming")
+    )
+
+
 def clean_series(text: pl.Series, options: CleanOptions = CleanOptions()) -> pl.Series:
     """Clean a string Series (see ``clean_frame``, which also reports and quarantines)."""
-    text = text.cast(pl.String)
-    return (
-        pl.LazyFrame({"t": text})
-        .select(clean_expr(pl.col("t"), options, entity_table(text)))
-        .collect(engine="streaming")["t"]
-    )
+    frame = pl.DataFrame({"t": text.cast(pl.String)})
+    return with_clean_column(frame, options, "t", "clean")["clean"]
 
 
 def keeps_only_arabic_letters(options: CleanOptions) -> bool:
@@ -242,48 +389,60 @@ def clean_frame(
     text_col: str = "raw_text",
     out_col: str = "clean_text",
 ) -> CleanResult:
-    """Add ``out_col`` (the cleaned ``text_col``) to ``df``; quarantine rows left empty.
+    """Add ``out_col`` (the cleaned ``text_col``) to ``df``; quarantine rows left without
+    a letter.
 
-    Returns ``CleanResult(frame, quarantine, stats)``; it unpacks as a 3-tuple.
-    Quarantine columns: whichever of url, source, content_hash ``df`` has, plus
-    ``reason`` and ``stage`` ("clean_text").
+    Returns ``CleanResult(frame, quarantine, stats)``; it unpacks as a 3-tuple. ``frame``
+    keeps every column of ``df`` (a chat's ``speaker`` included). Quarantine columns:
+    whichever of url, source, content_hash ``df`` has, plus ``reason`` and ``stage``
+    ("clean_text"). Reasons: the text is null, blank, empty after cleaning (all links,
+    markup, emojis or non-Arabic noise), or left with no letter (only digits or
+    punctuation; what was left is quoted). Raises ``KeyError`` if ``text_col`` is missing.
     """
     if text_col not in df.columns:
         raise KeyError(f"clean_frame: column {text_col!r} not in {df.columns}")
     df = df.with_columns(pl.col(text_col).cast(pl.String))  # an all-null column has dtype Null
-    entities = entity_table(df[text_col])
-    frame = (
-        df.lazy()
-        .with_columns(clean_expr(pl.col(text_col), options, entities).alias(out_col))
-        .collect(engine="streaming")
-    )
-    raw = pl.col(text_col)
+    frame = with_clean_column(df, options, text_col, out_col)
+    raw, out = pl.col(text_col), pl.col(out_col)
+    raw_chars = raw.str.len_chars().cast(pl.String)
+    # concat_str, not pl.format: pl.format panics on multi-chunk columns (see segment.py).
     reason = (
         pl.when(raw.is_null())
         .then(pl.lit(f"{text_col} is null"))
         .when(raw.str.strip_chars() == "")
         .then(pl.lit(f"{text_col} is empty"))
+        .when(out == "")
+        .then(
+            pl.concat_str(
+                pl.lit("empty after cleaning: all "),
+                raw_chars,
+                pl.lit(" characters were links, markup, emojis or non-Arabic noise"),
+            )
+        )
         .otherwise(
-            pl.format(
-                "empty after cleaning: all {} characters were links, markup, emojis or "
-                "non-Arabic noise",
-                raw.str.len_chars(),
+            pl.concat_str(
+                pl.lit("no letters after cleaning: only digits or punctuation left ('"),
+                out.str.slice(0, 40),
+                pl.lit("' of "),
+                raw_chars,
+                pl.lit(" characters)"),
             )
         )
     )
-    is_empty = pl.col(out_col).is_null() | (pl.col(out_col) == "")
+    no_letter = out.is_null() | ~out.str.contains(r"\p{L}")
     id_cols = [c for c in ("url", "source", "content_hash") if c in df.columns]
-    quarantine = frame.filter(is_empty).select(
+    quarantine = frame.filter(no_letter).select(
         *id_cols, reason.alias("reason"), pl.lit(STAGE).alias("stage")
     )
-    kept = frame.filter(~is_empty)
+    kept = frame.filter(~no_letter)
 
     chars_in = int(frame[text_col].str.len_chars().sum() or 0)
     chars_out = int(frame[out_col].str.len_chars().sum() or 0)
     stats = {
         "rows_in": df.height,
         "rows_out": kept.height,
-        "rows_empty_after_clean": quarantine.height,
+        "rows_quarantined": quarantine.height,
+        "rows_without_letters": int(frame.select((out != "") & no_letter).to_series().sum()),
         "chars_in": chars_in,
         "chars_out": chars_out,
         "chars_removed": chars_in - chars_out,

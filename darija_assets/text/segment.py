@@ -1,12 +1,31 @@
-"""Split clean text into sentences with stable ids, vectorised with polars.
+"""Split clean text into sentences with stable ids and their speaker, vectorised with polars.
 
-Where a sentence ends (chosen for Darija stories and chats as they are written online):
+Dialogue first. Stories are often written as dialogue, the speaker's name before a colon
+(``سلمى : واش نتي لاباس؟``), one turn per line or several turns on one line. A speaker
+label is:
+
+* one to three words (letters and combining marks only: no digit, no punctuation),
+* at the start of a line (after an optional dialogue dash) or right after a sentence
+  ender ``. ! ? ؟ …`` and a space,
+* followed by ``:`` or `` :``; the turn is the text after it up to the next label or the
+  end of the line (a label alone at the end of a line takes the next line as its turn),
+* in a text that holds at least two such labels (a dialogue). A lone "عندي سؤال: ..." or
+  "قالت ليه: «...»" in a narration, a chat message or a list is not taken for a label; a
+  colon anywhere else (mid-sentence, after four or more words, between digits) never is.
+
+The label is not a sentence: its words become the ``speaker`` of every sentence of the
+turn (null for narration; without a label, the row's own ``speaker`` column, e.g. a chat
+export's pseudonym, when ``df`` has one). A turn is one utterance: it is split only after
+sentence enders, so ``الحمد لله، غير شوية العيا.`` stays whole. Labels need the colon that
+``CleanOptions(keep_punctuation=True)`` (the default) keeps.
+
+Everywhere else (narration), a sentence ends (chosen for Darija stories and chats as they are
+written online):
 
 * after a run of sentence enders ``. ! ? ؟ …``, which stay on the sentence, because a
   question or an exclamation carries meaning the labeller needs;
-* at clause and turn separators, which are dropped: ``، ؛ , ;``, a newline, a colon (so a
-  speaker label "قالت ليه:" becomes its own short fragment, usually below ``min_chars``),
-  and the quote marks ``« » “ ” "`` (the quoted turn becomes its own sentence);
+* at clause and turn separators, which are dropped: ``، ؛ , ;``, a newline, a colon, and
+  the quote marks ``« » “ ” "`` (the quoted turn becomes its own sentence);
 * at a dialogue dash: one at the start of a line (``- فين كنتي؟``) or one standing alone
   between spaces. A hyphen inside a word (``مول-الحانوت``) is not a boundary.
 
@@ -33,10 +52,29 @@ SEPARATOR_RE = r"[\x{060C}\x{061B},;:\x{00AB}\x{00BB}\x{201C}\x{201D}\x{0022}]+"
 DIALOGUE_DASH_RE = r"(?m:^[^\S\n]*[\-\x{2013}\x{2014}]+)|\s[\-\x{2013}\x{2014}]+(?:\s|$)"
 #: Every boundary becomes a newline; a sentence end (group 1) stays before it.
 BOUNDARY_RE = f"({SENTENCE_END_RE})|{DIALOGUE_DASH_RE}|{SEPARATOR_RE}"
+#: Inside a speaker's turn only sentence enders split.
+TURN_BOUNDARY_RE = f"({SENTENCE_END_RE})"
 #: Whitespace around a newline (written so that the engine starts at the newline: fast).
 AROUND_NEWLINE_RE = r"[^\S\n]*\n\s*"
 HAS_TEXT_RE = r"[\p{L}\p{N}]"
-OUTPUT_COLUMNS = ("sentence_id", "sentence", "url", "source", "position")
+
+LABEL_WORD_RE = r"\p{L}[\p{L}\p{M}]*"
+#: A speaker label (see the module docstring): group 1 is what precedes it and stays (a
+#: sentence end and its spaces), group 2 the speaker; the colon, the spaces around it and a
+#: newline right after it go with the label.
+SPEAKER_LABEL_RE = (
+    rf"(?m)(^|{SENTENCE_END_RE}[^\S\n]+)[^\S\n]*(?:[\-\x{{2013}}\x{{2014}}]+[^\S\n]*)?"
+    rf"({LABEL_WORD_RE}(?:[^\S\n]+{LABEL_WORD_RE}){{0,2}})[^\S\n]*:[^\S\n]*(?:\n[^\S\n]*)?"
+)
+#: A text with fewer labels than this is not a dialogue: its colons are plain separators.
+MIN_DIALOGUE_LABELS = 2
+#: Ends a speaker's name in the marked text (a control character cleaning never keeps).
+SPEAKER_END = "\x1f"
+#: The label marked: its turn starts a new piece, the speaker before SPEAKER_END.
+MARKED_LABEL = f"${{1}}\n${{2}}{SPEAKER_END}"
+#: What each fragment carries from its input row.
+ROW_ID = ("row", "url", "source", "speaker")
+OUTPUT_COLUMNS = ("sentence_id", "sentence", "url", "source", "position", "speaker")
 
 
 @dataclass(frozen=True)
@@ -50,12 +88,13 @@ class SegmentOptions:
 
 
 class SegmentResult(NamedTuple):
-    #: sentence_id, sentence, url, source, position
+    #: sentence_id, sentence, url, source, position, speaker
     frame: pl.DataFrame
     #: url, source, position, sentence, reason, stage: the too-long sentences
     quarantine: pl.DataFrame
-    #: rows_in, rows_without_text, segments, empty_segments, too_short, too_long,
-    #: duplicates, sentences_out
+    #: rows_in, rows_without_text, dialogue_rows (rows with speaker labels), turn_segments
+    #: (text fragments inside labelled turns), segments, empty_segments, too_short,
+    #: too_long, duplicates, sentences_out
     stats: dict
 
 
@@ -69,18 +108,50 @@ def sentence_id_expr(sentence: pl.Expr) -> pl.Expr:
     return sentence.chash.sha2_256().str.slice(0, 16)
 
 
-def split_expr(text: pl.Expr) -> pl.Expr:
-    """A list of trimmed sentence fragments per row of a text expression.
+def split_expr(text: pl.Expr, boundary_re: str = BOUNDARY_RE) -> pl.Expr:
+    """A list of trimmed sentence fragments per row of a text expression, cut at
+    ``boundary_re`` (a sentence end, its group 1, stays on its sentence).
 
     Whitespace around each boundary is removed with it, so a fragment is never blank
     unless the whole text is.
     """
     return (
         text.fill_null("")
-        .str.replace_all(BOUNDARY_RE, "${1}\n")
+        .str.replace_all(boundary_re, "${1}\n")
         .str.replace_all(AROUND_NEWLINE_RE, "\n")
         .str.strip_chars()
         .str.split("\n")
+    )
+
+
+def too_long_quarantine(sentences: pl.DataFrame, max_chars: int) -> pl.DataFrame:
+    """Quarantine rows (url, source, position, sentence, reason, stage) of the sentences
+    longer than ``max_chars``; ``sentences`` has those columns but reason and stage, and
+    ``length`` (characters)."""
+    # polars 2.1.0 bug (standalone repro: cases/21_polars_format_panic/repro.py): with the
+    # streaming engine (the default of collect), ``pl.format(...)`` after a ``filter`` on a
+    # frame whose columns have two or more chunks panics with "assertion failed:
+    # i < self.len()" (PanicException) when the filter keeps two or more rows of a later
+    # chunk, e.g. chunks of 6 and 4 rows with hits at rows 1 and 3 of the second. Segmented
+    # frames of real corpora are multi-chunk, so the reason is built with
+    # ``pl.concat_str``, which no chunk layout breaks (darija_assets_tests/text/
+    # test_segment.py runs both shapes on many layouts).
+    return (
+        sentences.lazy()
+        .filter(pl.col("length") > max_chars)
+        .select(
+            "url",
+            "source",
+            "position",
+            "sentence",
+            pl.concat_str(
+                pl.lit(f"longer than {max_chars} chars ("),
+                pl.col("length").cast(pl.String),
+                pl.lit(")"),
+            ).alias("reason"),
+            pl.lit(STAGE).alias("stage"),
+        )
+        .collect()
     )
 
 
@@ -91,8 +162,10 @@ def split_sentences(
 ) -> SegmentResult:
     """Segment ``df[text_col]`` into one row per sentence (see the module docstring).
 
-    ``df`` needs ``url`` and ``source`` besides ``text_col``. Returns
-    ``SegmentResult(frame, quarantine, stats)``; it unpacks as a 3-tuple.
+    ``df`` needs ``url`` and ``source`` besides ``text_col``; an optional ``speaker``
+    column (null for non-chat rows) is the speaker of sentences outside a labelled turn.
+    Returns ``SegmentResult(frame, quarantine, stats)``; it unpacks as a 3-tuple. Raises
+    ``KeyError`` for a missing column, ``ValueError`` for bad length bounds.
     """
     missing = [c for c in (text_col, "url", "source") if c not in df.columns]
     if missing:
@@ -100,32 +173,77 @@ def split_sentences(
     if options.min_chars < 0 or options.max_chars < max(options.min_chars, 1):
         raise ValueError(f"split_sentences: bad length bounds {options}")
 
-    # One streaming query (it splits batches of rows on every core) cuts each row into
-    # fragments, keeps those with text, numbers them, and flattens them with their ids:
-    # hashing every fragment here, in parallel, costs less than hashing the kept ones after.
-    # Per-row counts stay on the first flat row of their input row (position 0, or null
-    # for a row left with no fragment) so they are summed once.
-    text = pl.col(text_col).fill_null("")
-    segmented = (
+    text = pl.col(text_col).cast(pl.String).fill_null("")
+    row_speaker = pl.col("speaker") if "speaker" in df.columns else pl.lit(None)
+    rows = (
         df.lazy()
         .select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
             "url",
             "source",
-            split_expr(pl.col(text_col)).alias("sentence"),
-            # as ``strip_chars() == ""``: both use Unicode White_Space
-            (~text.str.contains(r"\S")).alias("no_text"),
+            row_speaker.cast(pl.String).alias("speaker"),
+            text.alias("text"),
+            (text.str.count_matches(SPEAKER_LABEL_RE) >= MIN_DIALOGUE_LABELS).alias("dialogue"),
         )
-        .with_columns(pl.col("sentence").list.len().alias("fragment_count"))
-        .with_columns(
-            pl.col("sentence").list.eval(
-                pl.element().filter(pl.element().str.contains(HAS_TEXT_RE))
-            )
+        .collect(engine="streaming")
+    )
+    # Narration rows split in one pass. Dialogue rows are cut into pieces first (a turn
+    # runs from its label to the next label or the end of its line; the rest are narration
+    # lines), each split by its own rules.
+    narration = (
+        rows.lazy()
+        # a blank row splits into one blank fragment, which is not a segment
+        .filter(~pl.col("dialogue") & pl.col("text").str.contains(r"\S"))
+        .select(
+            *ROW_ID,
+            pl.lit(None, pl.String).alias("label"),
+            split_expr(pl.col("text")).alias("sentence"),
         )
-        .with_columns(
-            pl.int_ranges(0, pl.col("sentence").list.len(), dtype=pl.Int64).alias("position")
+    )
+    piece = pl.col("piece")
+    label = piece.str.extract(f"^([^{SPEAKER_END}]*){SPEAKER_END}", 1)
+    body = piece.str.replace(f"^[^{SPEAKER_END}]*{SPEAKER_END}", "")
+    dialogue = (
+        rows.lazy()
+        .filter("dialogue")
+        .select(
+            *ROW_ID,
+            pl.col("text")
+            .str.replace_all(SPEAKER_LABEL_RE, MARKED_LABEL)
+            .str.split("\n")
+            .alias("piece"),
         )
-        .explode(["sentence", "position"], empty_as_null=True)
+        .explode("piece")
+        .filter(piece.str.contains(r"\S"))
+        .select(
+            "row",
+            "url",
+            "source",
+            pl.coalesce(label, "speaker").alias("speaker"),
+            label.alias("label"),
+            pl.when(label.is_null())
+            .then(split_expr(body))
+            .otherwise(split_expr(body, TURN_BOUNDARY_RE))
+            .alias("sentence"),
+        )
+    )
+    # One streaming query (it splits batches of rows on every core) flattens the fragments
+    # in row order (sorting rows and pieces, far fewer than fragments) and marks those with
+    # text; the next numbers them per row and hashes them: hashing every fragment here, in
+    # parallel, costs less than hashing the kept ones after.
+    fragments = (
+        pl.concat([narration, dialogue])
+        .sort("row", maintain_order=True)
+        .explode("sentence")
+        .with_columns(pl.col("sentence").str.contains(HAS_TEXT_RE).alias("has_text"))
+        .collect(engine="streaming")
+    )
+    labelled = fragments.filter(pl.col("label").is_not_null())
+    sentences = (
+        fragments.lazy()
+        .filter("has_text")
         .with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).over("row").alias("position"),
             pl.col("sentence").str.len_chars().alias("length"),
             sentence_id_expr(pl.col("sentence")).alias("sentence_id"),
         )
@@ -134,55 +252,30 @@ def split_sentences(
         .with_columns(pl.col("sentence_id").str.to_integer(base=16, dtype=pl.UInt64).alias("key"))
         .collect(engine="streaming")
     )
-
-    # A row with a null sentence stands for an input row left with no text fragment: its
-    # null length keeps it out of every filter and count below.
-    too_long = pl.col("length") > options.max_chars
     too_short = pl.col("length") < options.min_chars
     in_bounds = pl.col("length").is_between(options.min_chars, options.max_chars)
-    first = pl.col("position").fill_null(0) == 0
-    counts = segmented.select(
-        pl.col("fragment_count").filter(first).sum(),
-        pl.col("no_text").filter(first).sum(),
-        pl.col("sentence").count(),
-        too_short.sum().alias("too_short"),
-        in_bounds.sum().alias("in_bounds"),
+    too_short_n, in_bounds_n = sentences.select(
+        too_short.sum().alias("too_short"), in_bounds.sum().alias("in_bounds")
     ).row(0)
-    all_fragments, rows_without_text, text_fragments, too_short_n, in_bounds_n = (
-        int(n or 0) for n in counts
-    )
 
-    quarantine = (
-        segmented.lazy()
-        .filter(too_long)
-        .select(
-            "url",
-            "source",
-            "position",
-            "sentence",
-            pl.format(
-                "longer than {} chars ({})", pl.lit(options.max_chars), pl.col("length")
-            ).alias("reason"),
-            pl.lit(STAGE).alias("stage"),
-        )
-        .collect()
-    )
+    quarantine = too_long_quarantine(sentences, options.max_chars)
     keep = in_bounds
     if options.drop_duplicates:
         # Copies of a sentence have its length, so they are all in bounds or all out: the
         # first occurrence among all fragments is the first among those in bounds.
         keep = in_bounds & pl.col("key").is_first_distinct()
-    frame = segmented.lazy().filter(keep).select(OUTPUT_COLUMNS).collect()
+    frame = sentences.lazy().filter(keep).select(OUTPUT_COLUMNS).collect()
 
     stats = {
         "rows_in": df.height,
-        "rows_without_text": rows_without_text,
-        "segments": text_fragments,
-        # A row without text still splits into one blank fragment: not a segment.
-        "empty_segments": all_fragments - text_fragments - rows_without_text,
-        "too_short": too_short_n,
+        "rows_without_text": int((~rows["text"].str.contains(r"\S")).sum()),
+        "dialogue_rows": labelled["row"].n_unique(),
+        "turn_segments": int(labelled["has_text"].sum()),
+        "segments": sentences.height,
+        "empty_segments": fragments.height - sentences.height,
+        "too_short": int(too_short_n),
         "too_long": quarantine.height,
-        "duplicates": in_bounds_n - frame.height,
+        "duplicates": int(in_bounds_n) - frame.height,
         "sentences_out": frame.height,
     }
     return SegmentResult(frame, quarantine, stats)

@@ -84,7 +84,7 @@ def test_clean_arabic_text_is_pyarabic_normalisation():
         ("c'est très bien مزيان", "مزيان"),
         ("Привет 你好 السلام ★ ☆", "السلام"),
         ("سطر لول  \n\n  سطر تاني\t\tوصافي ", "سطر لول\nسطر تاني وصافي"),
-        ("عندي 25 عام و ٣ ولاد", "عندي 25 عام و ٣ ولاد"),
+        ("عندي 25 عام و ٣ ولاد", "عندي 25 عام و 3 ولاد"),
         ("ڭالت ليا: گاع ماشي ڤيديو", "ڭالت ليا: گاع ماشي ڤيديو"),
     ],
 )
@@ -151,7 +151,8 @@ def test_clean_frame_quarantines_empty_rows_with_reasons_and_counts():
     assert stats == {
         "rows_in": 5,
         "rows_out": 2,
-        "rows_empty_after_clean": 3,
+        "rows_quarantined": 3,
+        "rows_without_letters": 0,
         "chars_in": chars_in,
         "chars_out": len("سلام عليكم") + len("مرحبا"),
         "chars_removed": chars_in - len("سلام عليكم") - len("مرحبا"),
@@ -176,3 +177,40 @@ def test_all_null_text_column_is_quarantined_not_a_crash():
     assert frame.height == 0
     assert quarantine["reason"].to_list() == ["raw_text is null", "raw_text is null"]
     assert stats["arabic_script_ratio"] == 0.0
+
+
+def test_rows_left_with_only_digits_or_punctuation_are_quarantined_with_what_was_left():
+    """Never kept as "." for segmentation to drop without a trace (case 10 before NFKC)."""
+    digits_only = "😀 2026 ٣٤ 📅"
+    raw = pl.DataFrame(
+        {
+            "url": ["u1", "u2", "u3", "u4"],
+            "raw_text": ["ﻣﻨﺼﺔ. ", "... !! ؟", digits_only, "Hi. مرحبا."],
+        }
+    )
+    frame, quarantine, stats = clean_frame(raw)
+    assert frame.select("url", "clean_text").rows() == [("u1", "منصة."), ("u4", ". مرحبا.")]
+    assert quarantine.select("url", "reason").rows() == [
+        (
+            "u2",
+            "no letters after cleaning: only digits or punctuation left ('... !! ؟' of 8 characters)",
+        ),
+        (
+            "u3",
+            (
+                "no letters after cleaning: only digits or punctuation left "
+                f"('2026 34' of {len(digits_only)} characters)"
+            ),
+        ),
+    ]
+    assert stats["rows_quarantined"] == stats["rows_without_letters"] == 2
+    assert stats["rows_out"] == 2
+
+
+def test_speaker_column_is_carried_through():
+    raw = pl.DataFrame(
+        {"url": ["u1", "u2"], "raw_text": ["واش نتي لاباس؟", "😀"], "speaker": ["speaker_1", None]}
+    )
+    frame, quarantine, _ = clean_frame(raw)
+    assert frame.select("speaker", "clean_text").rows() == [("speaker_1", "واش نتي لاباس؟")]
+    assert quarantine["url"].to_list() == ["u2"]
