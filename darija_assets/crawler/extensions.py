@@ -128,13 +128,16 @@ class CrawlReport:
         if summary["failure"]:
             log.error("crawl failed: %s", summary["failure"])
         log.info(
-            "crawl %s: %d chapters, %d quarantined, %d unchanged skipped, %d already crawled, pages %s",
+            "crawl %s: %d chapters, %d quarantined, %d unchanged skipped, %d already crawled, "
+            "pages %s, charsets corrected %d, unreadable %d",
             reason,
             summary["items"],
             summary["quarantined"],
             summary["skipped_unchanged"],
             summary["skipped_already_crawled"],
             summary["pages"],
+            summary["charset_corrected"],
+            summary["charset_unreadable"],
         )
         if self.work is not None:
             write_json(summary, self.work.stats)

@@ -33,10 +33,18 @@ class CharsetMiddleware:
 
     def __init__(self, stats):
         self.stats = stats
+        self.noted: set[tuple] = set()
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler.stats)
+
+    def _note(self, key: tuple, level: int, message: str, *args) -> None:
+        """Log the first page of each kind at ``level``, the others at DEBUG: a site that
+        mis-declares every page would otherwise flood the run's log (the stats count them)."""
+        first = key not in self.noted
+        self.noted.add(key)
+        log.log(level if first else logging.DEBUG, message, *args)
 
     def process_response(self, request, response, spider=None):
         if not isinstance(response, TextResponse) or not 200 <= response.status < 300:
@@ -54,13 +62,19 @@ class CharsetMiddleware:
             raise CharsetError(reading.problem)
         if not reading.strict:
             self.stats.inc_value("darija/charset/invalid_bytes")
-            log.warning(
-                "%s: some bytes are not valid %s; read as U+FFFD", response.url, reading.encoding
+            self._note(
+                ("invalid", reading.encoding),
+                logging.WARNING,
+                "%s: some bytes are not valid %s; read as U+FFFD",
+                response.url,
+                reading.encoding,
             )
         if reading.encoding == response.encoding:
             return response
         self.stats.inc_value("darija/charset/corrected")
-        log.info(
+        self._note(
+            ("corrected", reading.declared, reading.encoding),
+            logging.INFO,
             "%s: read as %s, not %s (%s)",
             response.url,
             reading.encoding,
