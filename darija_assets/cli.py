@@ -5,6 +5,8 @@
     darija-assets chat --model tiny       talk to the adapter trained for a preset
     darija-assets classify "جملة"         the student classifier's label and confidence
     darija-assets classify --file in.jsonl --out out.jsonl   label a JSONL file in batches
+    darija-assets teachers                the LLM backends, their limits, today's quota left,
+                                          and which one auto would pick
     darija-assets cache                   what the LLM answer cache holds, by task, backend...
     darija-assets cache drop --task pairs how many answers would go; add --yes to drop them
 
@@ -177,6 +179,28 @@ def cache_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def teachers_command(args: argparse.Namespace) -> int:
+    """``darija-assets teachers``: per LLM resource of the code location (``llm``,
+    ``translator``), every backend with whether it can run here, its limits, what is left
+    of today's quota (as the vendor reported it, or as counted here, or unknown), and which
+    one ``auto`` would pick. Sends no request and loads no model."""
+    from darija_assets.definitions import defs
+    from darija_assets.llm.teachers import render, teacher_statuses
+    from darija_assets.storage import Layout
+
+    layout = Layout()
+    for name in args.resource or ["llm", "translator"]:
+        resource = defs.resources[name].process_config_and_initialize()
+        env = resource.selection_env()
+        statuses = teacher_statuses(
+            env, resource.limits_for, resource.open_ledger(layout), model=resource.model
+        )
+        print(f"== {name}: backend {resource.backend!r}, fallback {resource.fallback} ==")
+        print(render(statuses, resource.backend, env))
+        print()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from darija_assets.partitions import EMOTIONS
 
@@ -219,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("sources", help="list the source partitions and rejected entries")
 
+    teachers = commands.add_parser(
+        "teachers", help="LLM backends, their limits, today's quota left, auto's pick"
+    )
+    teachers.add_argument(
+        "--resource", action="append", help="llm and/or translator (default: both)"
+    )
+
     from darija_assets.classifier.commands import add_classify_parser
 
     add_classify_parser(commands)
@@ -238,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         return chat(args.model, args.message)
     if args.command == "cache":
         return cache_command(args)
+    if args.command == "teachers":
+        return teachers_command(args)
     if args.command == "classify":
         from darija_assets.classifier.commands import classify
 

@@ -137,7 +137,7 @@ class LLMResource(dg.ConfigurableResource):
             raise ValueError(f"max_quarantine_ratio must be in (0, 1], got {self.max_quarantine_ratio}")
         return self
 
-    def _env(self) -> dict[str, str]:
+    def selection_env(self) -> dict[str, str]:
         """What backend selection reads: keys from the EnvVar-resolved fields, else the
         same variables of the environment (never logged)."""
         def pick(value: str | None, variable: str) -> str:
@@ -165,7 +165,7 @@ class LLMResource(dg.ConfigurableResource):
         """One concrete backend with this config; raises BackendUnavailable."""
         from darija_assets.llm.backends import make_backend, parse_chain
 
-        env = self._env()
+        env = self.selection_env()
         single = len(parse_chain(self.backend)) == 1
         model = (self.model if single else None) or (env["OPENAI_MODEL"] if name == "openai" else None)
         base_url = {"gemini": self.gemini_base_url, "groq": self.groq_base_url,
@@ -186,7 +186,7 @@ class LLMResource(dg.ConfigurableResource):
         from darija_assets.llm.backends import choose_teachers
 
         return choose_teachers(self.backend, self.build_backend, fallback=self.fallback,
-                               env=self._env())
+                               env=self.selection_env())
 
     def make_backend(self) -> Backend:
         """The first teacher of ``choose_teachers`` (for single-backend callers)."""
