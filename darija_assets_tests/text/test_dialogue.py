@@ -7,19 +7,13 @@ property over generated dialogues.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from darija_assets.text.normalize import clean_frame
 from darija_assets.text.segment import SegmentOptions, split_sentences
-
-CASES = Path("/work/shared/cases")
-if not CASES.is_dir():
-    CASES = Path(__file__).resolve().parents[3] / "shared" / "cases"
+from darija_assets_tests.text.cases import case_rows
 
 ALL = SegmentOptions(drop_duplicates=False)
 
@@ -40,7 +34,7 @@ def pairs(frame: pl.DataFrame) -> list[tuple[str, str | None]]:
 
 
 def test_case_20_speaker_labels_become_a_column():
-    line = json.loads((CASES / "20_dialogue_speaker_labels" / "story.jsonl").read_text("utf-8"))
+    (line,) = case_rows("20_dialogue_speaker_labels/story.jsonl")
     raw = pl.DataFrame({"url": [line["url"]], "source": ["c20"], "raw_text": [line["text"]]})
     cleaned, quarantine, _ = clean_frame(raw)
     assert quarantine.height == 0

@@ -10,9 +10,7 @@ together: clean(NFC(x)) == clean(NFD(x)) == clean(presentation(x)).
 
 from __future__ import annotations
 
-import json
 import unicodedata
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -27,11 +25,7 @@ from darija_assets.text.normalize import (
     clean_frame,
     clean_series,
 )
-
-CASES = Path("/work/shared/cases")
-if not CASES.is_dir():  # the cases live beside the repository
-    CASES = Path(__file__).resolve().parents[3] / "shared" / "cases"
-
+from darija_assets_tests.text.cases import case_rows
 
 DEFAULT = CleanOptions()
 
@@ -41,8 +35,7 @@ def clean(*texts: str, options: CleanOptions = DEFAULT) -> list[str]:
 
 
 def case_texts(case: str) -> list[str]:
-    lines = (CASES / case / "doc.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["text"] for line in lines if line.strip()]
+    return [row["text"] for row in case_rows(f"{case}/doc.jsonl")]
 
 
 def is_arabic_letter(text: str) -> bool:
