@@ -10,9 +10,13 @@ almost an hour. The script says when it extrapolates.
     python benchmarks/bench_llm.py                       # labels, 10,000 sentences
     python benchmarks/bench_llm.py --items 2000 --latency-ms 300 --rpm 600
     python benchmarks/bench_llm.py --task labels --inject-429 20
+    python benchmarks/bench_llm.py --task openai       # an OpenAI-compatible server (vLLM...)
 
 Each task section is a function registered in ``SECTIONS``; pairs and translations
 sections plug in beside ``labels`` with their own task, items and scripted teacher.
+The ``openai`` section labels through the openai SDK twice: a server with structured
+output (json_schema), and one without it that answers as local models do, prose and a
+fenced JSON block (the runner falls back once and parses leniently).
 """
 
 from __future__ import annotations
@@ -86,12 +90,22 @@ def ours(task: LLMTask, items: list[WorkItem], backend: Backend, limiter: RateLi
     return Side(items=len(items), requests=stats["requests_sent"], seconds=stats["elapsed_s"]), stats
 
 
+def stub_backend(vendor: str, stub: StubServer) -> Backend:
+    """The real SDK of ``vendor`` pointed at the stub (openai at its /v1 route)."""
+    if vendor == "openai":
+        return make_backend("openai", base_url=stub.url + "/v1", model="atlas-chat-9b", env={})
+    return make_backend(vendor, api_key=STUB_KEY, base_url=stub.url)
+
+
 def compare(title: str, make_task: Callable[[int | None], LLMTask], items: list[WorkItem],
-            teacher: Responder, args: argparse.Namespace) -> dict:
+            teacher: Responder, args: argparse.Namespace, *, vendor: str | None = None,
+            reject_response_format: bool = False) -> dict:
     """Run both sides against one stub and print the comparison. ``make_task(None)``
     is our batched task; ``make_task(1)`` the one-item-per-request original."""
-    with StubServer(teacher, latency_s=args.latency_ms / 1000) as stub:
-        backend = make_backend(args.vendor, api_key=STUB_KEY, base_url=stub.url)
+    vendor = vendor or args.vendor
+    with StubServer(teacher, latency_s=args.latency_ms / 1000,
+                    reject_response_format=reject_response_format) as stub:
+        backend = stub_backend(vendor, stub)
         sample = items[: args.baseline_sample]
         base = original_loop(make_task(1), sample, backend, RateLimiter(rpm=args.rpm))
         if args.inject_429:
@@ -103,7 +117,7 @@ def compare(title: str, make_task: Callable[[int | None], LLMTask], items: list[
     base_full_s = base.seconds * len(items) / len(sample)
     ratio = mine.per_second / base.per_second
     report = {
-        "task": title, "items": len(items), "vendor": args.vendor, "latency_ms": args.latency_ms,
+        "task": title, "items": len(items), "vendor": vendor, "latency_ms": args.latency_ms,
         "rpm_limit": args.rpm, "concurrency": args.concurrency,
         "original_requests_per_1000": round(base.requests_per_1000, 1),
         "ours_requests_per_1000": round(mine.requests_per_1000, 1),
@@ -116,7 +130,7 @@ def compare(title: str, make_task: Callable[[int | None], LLMTask], items: list[
         "ours_rate_limited": stats["rate_limited"], "ours_retries": stats["retries"],
     }
     print(f"\n== {title}: {len(items):,} items, {args.latency_ms} ms per request, "
-          f"RPM limit {args.rpm}, {args.vendor} SDK against the stub ==")
+          f"RPM limit {args.rpm}, {vendor} SDK against the stub ==")
     note = (f" (measured on {len(sample)} items, extrapolated linearly)" if extrapolated else "")
     print(f"original, 1 item/request, sequential: {base.requests_per_1000:7.1f} requests per 1,000 items, "
           f"{base.per_second:7.2f} items/s, {base_full_s:8.1f} s for all{note}")
@@ -140,8 +154,38 @@ def labels_section(args: argparse.Namespace) -> dict:
     return report
 
 
+def prose_fenced_teacher(request) -> str:
+    """A local model without JSON mode: the lexicon's labels after a preamble, in a fence."""
+    return ("Here are the labels you asked for:\n```json\n" + lexicon_label_teacher(request)
+            + "\n```\nHope this helps!")
+
+
+def openai_section(args: argparse.Namespace) -> list[dict]:
+    from darija_assets.llm.tasks.labels import LabelTask
+
+    def make_task(batch_size: int | None) -> LLMTask:
+        return LabelTask() if batch_size is None else LabelTask(batch_size=batch_size)
+
+    items = darija_sentences(args.items)
+    reports = [
+        compare("openai labels, json_schema server", make_task, items, lexicon_label_teacher,
+                args, vendor="openai"),
+        compare("openai labels, no structured output (prose + fences)", make_task, items,
+                prose_fenced_teacher, args, vendor="openai", reject_response_format=True),
+    ]
+    for report in reports:
+        report["targets_met"] = (report["ours_requests_per_1000"] <= 40
+                                 and report["throughput_ratio"] >= 20)
+        print(f"{report['task']}: targets (<= 40 requests per 1,000, >= 20x): "
+              f"{'met' if report['targets_met'] else 'NOT met'}")
+    return reports
+
+
 #: task name -> section; a section prints its comparison and returns a JSON-able report
-SECTIONS: dict[str, Callable[[argparse.Namespace], dict]] = {"labels": labels_section}
+#: (or a list of them)
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict | list[dict]]] = {
+    "labels": labels_section, "openai": openai_section,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,13 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--baseline-sample", type=int, default=100,
                         help="items the original loop runs before extrapolating")
-    parser.add_argument("--vendor", choices=["groq", "gemini"], default="groq")
+    parser.add_argument("--vendor", choices=["groq", "gemini", "openai"], default="groq")
     parser.add_argument("--inject-429", type=int, default=0,
                         help="answer this many of our requests with 429 retry-after 1 s")
     parser.add_argument("--json", type=Path, help="also write the reports here")
     args = parser.parse_args(argv)
     names = list(SECTIONS) if args.task == "all" else [args.task]
-    reports = [SECTIONS[name](args) for name in names]
+    reports = []
+    for name in names:
+        found = SECTIONS[name](args)
+        reports.extend(found if isinstance(found, list) else [found])
     if args.json:
         args.json.write_text(json.dumps(reports, indent=2, ensure_ascii=False))
     return 0
