@@ -7,17 +7,20 @@ and Celery executors. The `tiny` preset trains on CPU.
 """
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from darija_assets.assets.metadata import distribution, scalar_stats
 from darija_assets.assets.therapy import read_all_partitions, therapy_pairs
 from darija_assets.assets.translations import translations
 from darija_assets.partitions import EMOTIONS, model_partitions, source_partitions
 from darija_assets.resources import StorageResource
-from darija_assets.training.presets import PRESETS
+from darija_assets.training.dataset import TEST_FRACTION, VALIDATION_FRACTION
+from darija_assets.training.presets import PRESETS, Preset
 from darija_assets.training.tiny import base_model_location
 
 #: read by dagster-k8s's k8s_job_executor / run launcher from the step's tags
@@ -31,13 +34,68 @@ LOSS_COLUMNS = ("step", "train_loss", "eval_loss")
 
 
 class TokenizeConfig(dg.Config):
-    seed: int = 42
+    validation_fraction: float = Field(
+        default=VALIDATION_FRACTION,
+        description="Share of pair groups held out for validation (evaluated during training).",
+    )
+    test_fraction: float = Field(
+        default=TEST_FRACTION,
+        description="Share of pair groups held out for the final test; never trained on.",
+    )
+    seed: int = Field(default=42, description="Draws the stratified split.")
 
 
 class TrainConfig(dg.Config):
-    #: 0 trains for the preset's epochs; a positive number caps optimizer steps
-    max_steps: int = 0
+    max_steps: int = Field(
+        default=0,
+        description=(
+            "Optimizer steps: 0 = the preset's budget (tiny: 500; the GPU presets: none, "
+            "their epochs), -1 = the preset's epochs with no budget, N > 0 = N steps."
+        ),
+    )
+    eval_steps: int = Field(
+        default=0, description="Evaluate every N optimizer steps; 0 = the preset's (tiny: 100)."
+    )
+    eval_max_examples: int = Field(
+        default=0,
+        description="Evaluate on a seeded sample of at most N validation examples; 0 = the "
+        "preset's (tiny: 200, GPU presets: 500).",
+    )
     seed: int = 42
+
+
+def _with_overrides(preset: Preset, config: TrainConfig) -> Preset:
+    """The preset with the run config's evaluation settings, where it sets them."""
+    changes = {
+        name: getattr(config, name)
+        for name in ("eval_steps", "eval_max_examples")
+        if getattr(config, name) > 0
+    }
+    return replace(preset, **changes)
+
+
+def _step_budget(preset: Preset, config: TrainConfig) -> int | str:
+    steps = preset.max_steps if config.max_steps == 0 else config.max_steps
+    return steps if steps is not None and steps > 0 else "none (the preset's epochs)"
+
+
+def _emotions_per_split(stats: dict) -> dg.MetadataValue:
+    """Examples per emotion (rows) and split (columns): the stratification at a glance."""
+    per_split = stats["per_split"]
+    emotions = sorted({e for split in per_split.values() for e in split.get("emotion", {})})
+    splits = list(per_split)
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord(
+                {"emotion": e, **{s: int(per_split[s]["emotion"].get(e, 0)) for s in splits}}
+            )
+            for e in emotions
+        ],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("emotion", "string")]
+            + [dg.TableColumn(s, "int") for s in splits]
+        ),
+    )
 
 
 def _tokenizer_corpus(layout, pairs: pl.DataFrame) -> Iterator[str]:
@@ -70,7 +128,8 @@ def _tokenizer_corpus(layout, pairs: pl.DataFrame) -> Iterator[str]:
 def tokenized_dataset(
     context: dg.AssetExecutionContext, config: TokenizeConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
-    """Chat-formatted examples with answer-only labels, split 90/10, in HF datasets format."""
+    """Chat-formatted examples with answer-only labels in HF datasets format, split
+    train/validation/test (80/10/10 by default, seeded, stratified by emotion)."""
     from darija_assets.training.dataset import build_examples, load_tokenizer, save_dataset
     from darija_assets.training.tiny import ensure_tiny_base
 
@@ -85,7 +144,15 @@ def tokenized_dataset(
         # built once from the corpus, then reused so every adapter keeps the same base
         ensure_tiny_base(base, _tokenizer_corpus(layout, pairs))
     tokenizer = load_tokenizer(preset, base)
-    dataset, stats = build_examples(pairs, translated, tokenizer, preset, seed=config.seed)
+    dataset, stats = build_examples(
+        pairs,
+        translated,
+        tokenizer,
+        preset,
+        seed=config.seed,
+        validation_fraction=config.validation_fraction,
+        test_fraction=config.test_fraction,
+    )
     target = save_dataset(dataset, stats, layout.artifact("tokenized_dataset", preset.name))
 
     # Verify the loss mask on what was written, not on what we meant to write.
@@ -101,6 +168,7 @@ def tokenized_dataset(
             "base_model": base,
             "emotions": ", ".join(emotions),
             **{f"examples_{split}": n for split, n in stats["examples_per_split"].items()},
+            "emotions_per_split": _emotions_per_split(stats),
             **scalar_stats(stats),
             **scalar_stats(stats["token_lengths"], prefix="tokens_"),
             **scalar_stats(
@@ -139,11 +207,13 @@ def tokenized_dataset(
 def lora_adapter(
     context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
-    """A LoRA adapter (QLoRA on CUDA), resumable from its last checkpoint."""
+    """A LoRA adapter (QLoRA on CUDA), resumable from its last checkpoint, trained on the
+    train split and evaluated on (a capped sample of) the validation split; the test split
+    is never used."""
     from darija_assets.training.preflight import preflight
     from darija_assets.training.trainer import train_adapter
 
-    preset = PRESETS[context.partition_key]
+    preset = _with_overrides(PRESETS[context.partition_key], config)
     layout = storage.layout()
     base = base_model_location(layout, preset)
     if preset.is_local_tiny and not Path(base).is_dir():
@@ -173,8 +243,10 @@ def lora_adapter(
             "device": device,
             "global_step": result.global_step,
             "resumed_from_step": result.resumed_from_step or 0,
+            "step_budget": _step_budget(preset, config),
             "train_examples": result.train_examples,
             "eval_examples": result.eval_examples,
+            "validation_examples": result.validation_examples,
             **scalar_stats(result.metrics),
             # a step logs train loss, eval loss or both: NaN marks the one it did not log
             "loss_curve": dg.MetadataValue.table(

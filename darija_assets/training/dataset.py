@@ -12,9 +12,15 @@ Three kinds of example:
 Each example keeps its ``input_ids`` and ``labels`` (-100 outside the answers),
 so the completion-only mask is part of the stored dataset and can be checked.
 Examples longer than the preset's ``max_length`` are filtered out and listed,
-not truncated (truncation would cut answers). The train/eval split is drawn
-over groups (a pair with its translations, a conversation with all its chunks)
-so overlapping text never lands on both sides.
+not truncated (truncation would cut answers).
+
+Splits: ``train`` / ``validation`` / ``test``, 80/10/10 by default as the original
+therapy pipeline split its pairs (configurable, seeded). They are drawn over groups
+(a pair with its translations, a conversation with all its chunks), so overlapping
+text never lands on two sides, and stratified by emotion: each emotion gives each
+split its share of groups (``split_groups``). ``lora_adapter`` trains on ``train`` and
+evaluates on ``validation``; ``test`` is kept for a final evaluation and never reaches
+training.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import random
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +41,11 @@ from darija_assets.training import formatting
 from darija_assets.training.preflight import check_model_access
 from darija_assets.training.presets import Preset
 
-TRAIN, EVAL = "train", "eval"
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+SPLITS = (TRAIN, VALIDATION, TEST)
+#: the original therapy pipeline's 80/10/10 split
+VALIDATION_FRACTION = 0.1
+TEST_FRACTION = 0.1
 #: how many filtered examples the stats name individually (the counts are always complete)
 LISTED_LIMIT = 50
 STATS_FILE = "stats.json"
@@ -166,18 +176,77 @@ def _example(
     }
 
 
-def eval_groups(group_ids: Iterable[str], eval_fraction: float, seed: int) -> set[str]:
-    """The groups held out for evaluation: a seeded draw that ignores input order.
+def held_out_sizes(
+    n_groups: int, validation_fraction: float, test_fraction: float
+) -> tuple[int, int]:
+    """How many groups go to validation and to test: ``round(n * fraction)`` each, and at
+    least one for a positive fraction as long as training keeps one group (validation is
+    served first), so a small corpus still gets an eval loss.
 
-    At least one group is held out whenever there are two or more and the fraction
-    is positive, so a small corpus still gets an eval loss.
+    Raises ValueError unless both fractions are >= 0 and leave some share for training.
     """
-    groups = sorted(set(group_ids))
-    if eval_fraction <= 0 or len(groups) < 2:
-        return set()
-    n_eval = min(len(groups) - 1, max(1, round(len(groups) * eval_fraction)))
-    random.Random(seed).shuffle(groups)
-    return set(groups[:n_eval])
+    if validation_fraction < 0 or test_fraction < 0 or validation_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"split fractions validation={validation_fraction}, test={test_fraction} must be "
+            ">= 0 and add up to less than 1"
+        )
+    budget = max(0, n_groups - 1)
+    sizes = []
+    for fraction in (validation_fraction, test_fraction):
+        size = min(budget, max(1, round(n_groups * fraction))) if fraction > 0 else 0
+        sizes.append(size)
+        budget -= size
+    return sizes[0], sizes[1]
+
+
+def _allocate(total: int, sizes: Mapping[str, int]) -> dict[str, int]:
+    """``total`` shared among strata in proportion to ``sizes`` (largest remainder method;
+    ties go to the stratum named first), never more than a stratum has."""
+    whole = sum(sizes.values())
+    if not whole:
+        return {name: 0 for name in sizes}
+    quotas = {name: total * size / whole for name, size in sizes.items()}
+    shares = {name: math.floor(quota) for name, quota in quotas.items()}
+    by_remainder = sorted(sizes, key=lambda name: (shares[name] - quotas[name], name))
+    for name in by_remainder[: total - sum(shares.values())]:
+        shares[name] += 1
+    return shares
+
+
+def split_groups(
+    group_strata: Mapping[str, str | None],
+    validation_fraction: float = VALIDATION_FRACTION,
+    test_fraction: float = TEST_FRACTION,
+    seed: int = 0,
+) -> dict[str, str]:
+    """The split (TRAIN, VALIDATION or TEST) of each group, stratified by its stratum
+    (the emotion; None is a stratum of its own).
+
+    The sizes come from ``held_out_sizes``; test, then validation, are shared among the
+    strata in proportion to their sizes, and each stratum's groups are drawn in a seeded
+    shuffle of their sorted ids, so the split depends on the seed and the groups, never
+    on the input order.
+    """
+    strata: dict[str, list[str]] = {}
+    for group, stratum in sorted(group_strata.items()):
+        strata.setdefault("" if stratum is None else f"={stratum}", []).append(group)
+    for name, groups in strata.items():
+        random.Random(f"{seed}:{name}").shuffle(groups)
+    n_validation, n_test = held_out_sizes(len(group_strata), validation_fraction, test_fraction)
+    test = _allocate(n_test, {name: len(groups) for name, groups in strata.items()})
+    validation = _allocate(
+        n_validation, {name: len(groups) - test[name] for name, groups in strata.items()}
+    )
+    assignment = {}
+    for name, groups in strata.items():
+        for position, group in enumerate(groups):
+            if position < test[name]:
+                assignment[group] = TEST
+            elif position < test[name] + validation[name]:
+                assignment[group] = VALIDATION
+            else:
+                assignment[group] = TRAIN
+    return assignment
 
 
 def _percentile(sorted_values: Sequence[int], q: int) -> int:
@@ -229,23 +298,27 @@ def build_examples(
     seed: int = 0,
     *,
     conversations: Any = None,
-    eval_fraction: float | None = None,
+    validation_fraction: float = VALIDATION_FRACTION,
+    test_fraction: float = TEST_FRACTION,
     max_exchanges_per_chunk: int = 300,
     chunk_overlap: float = 0.2,
 ) -> tuple[Any, dict[str, Any]]:
-    """Tokenized train/eval examples and their stats.
+    """Tokenized train/validation/test examples and their stats.
 
     ``pairs_rows``: therapy_pairs rows (polars DataFrame or mappings) of all emotions.
     ``translation_rows``: translations rows, or None/empty when translation was skipped.
     ``conversations``: optional mappings ``{conversation_id, turns: [{role, content}],
     source?, emotion?, instruction?}`` from a conversation source.
 
-    Returns ``(DatasetDict, stats)``: the DatasetDict has a "train" and an "eval"
-    split, each only when it has examples; ``_stats`` lists the stats keys.
+    ``validation_fraction``, ``test_fraction``: shares of groups held out (see
+    ``split_groups``; ValueError when they leave nothing for training); ``seed`` draws them.
+
+    Returns ``(DatasetDict, stats)``: the DatasetDict has "train", "validation" and
+    "test" splits, each only when it has examples; ``_stats`` lists the stats keys.
     """
     from datasets import Dataset, DatasetDict
 
-    eval_fraction = preset.eval_split if eval_fraction is None else eval_fraction
+    held_out_sizes(0, validation_fraction, test_fraction)  # bad fractions fail before tokenizing
     rejected = _Rejections()
     pair_examples, pairs_by_id = _pair_examples(_rows(pairs_rows), rejected)
     candidates = (
@@ -280,17 +353,20 @@ def build_examples(
             }
         )
 
-    held_out = eval_groups((e["group_id"] for e in kept), eval_fraction, seed)
-    splits: dict[str, list[dict[str, Any]]] = {TRAIN: [], EVAL: []}
+    # a group's examples share its emotion (a pair's translations carry the pair's)
+    strata = {e["group_id"]: e["emotion"] for e in kept}
+    assignment = split_groups(strata, validation_fraction, test_fraction, seed)
+    splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
     for example in sorted(kept, key=lambda e: e["example_id"]):
-        splits[EVAL if example["group_id"] in held_out else TRAIN].append(example)
+        splits[assignment[example["group_id"]]].append(example)
 
     features = _features()
     # An empty split is left out: datasets cannot save and reload a zero-row split.
     dataset = DatasetDict(
         {name: Dataset.from_list(rows, features=features) for name, rows in splits.items() if rows}
     )
-    stats = _stats(preset, tokenizer, seed, eval_fraction, splits, rejected, too_long, no_answer)
+    fractions = {VALIDATION: validation_fraction, TEST: test_fraction}
+    stats = _stats(preset, tokenizer, seed, fractions, splits, rejected, too_long, no_answer)
     return dataset, stats
 
 
@@ -298,7 +374,7 @@ def _stats(
     preset: Preset,
     tokenizer: Any,
     seed: int,
-    eval_fraction: float,
+    fractions: Mapping[str, float],
     splits: dict[str, list[dict[str, Any]]],
     rejected: _Rejections,
     too_long: list[dict[str, Any]],
@@ -306,13 +382,13 @@ def _stats(
 ) -> dict[str, Any]:
     """What the lead puts into the materialization metadata.
 
-    Keys: preset, max_length, seed, eval_fraction, chat_template_sha256,
-    examples_total, examples_per_split, per_split (kind/emotion/style/source/backend
-    counts per split), token_lengths (min/p50/p95/max/mean of all kept examples),
+    Keys: preset, max_length, seed, split_fractions (validation, test), stratified_by,
+    chat_template_sha256, examples_total, examples_per_split, groups_per_split,
+    per_split (kind/emotion/style/source/backend counts per split), token_lengths (min/p50/p95/max/mean of all kept examples),
     answer_token_lengths, filtered (counts by reason), too_long (first LISTED_LIMIT
     ``{id, tokens}``), invalid_rows (first LISTED_LIMIT ``{id, reason}``), no_answer_ids.
     """
-    everything = splits[TRAIN] + splits[EVAL]
+    everything = [row for rows in splits.values() for row in rows]
 
     def counter(rows: list[dict[str, Any]], field: str) -> dict[str, int]:
         return dict(
@@ -326,10 +402,14 @@ def _stats(
         "preset": preset.name,
         "max_length": preset.max_length,
         "seed": seed,
-        "eval_fraction": eval_fraction,
+        "split_fractions": dict(fractions),
+        "stratified_by": "emotion",
         "chat_template_sha256": hashlib.sha256(template.encode("utf-8")).hexdigest(),
         "examples_total": len(everything),
         "examples_per_split": {name: len(rows) for name, rows in splits.items()},
+        "groups_per_split": {
+            name: len({r["group_id"] for r in rows}) for name, rows in splits.items()
+        },
         "per_split": {
             name: {
                 field: counter(rows, field)

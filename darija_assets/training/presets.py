@@ -53,11 +53,16 @@ class Preset:
     per_device_batch: int
     grad_accum: int
     epochs: float
+    #: a step budget: training stops after this many optimizer steps even if epochs remain
+    #: (None: the epochs alone decide). The run config's ``max_steps`` overrides it.
+    max_steps: int | None
     lr: float
     optimizer: str
-    #: share of conversations held out for evaluation
-    eval_split: float
+    #: evaluate on the validation split every this many optimizer steps (and at the end)
     eval_steps: int
+    #: evaluate on at most this many validation examples (a seeded sample), so evaluation
+    #: stays a small fraction of training time however large the corpus is
+    eval_max_examples: int
     #: a checkpoint every this many optimizer steps, so a killed run resumes close to where it died
     save_steps: int
     requires_cuda: bool
@@ -85,10 +90,11 @@ def _original_atlas_recipe(name: str, model_id: str) -> Preset:
         per_device_batch=2,
         grad_accum=8,
         epochs=1.0,
+        max_steps=None,
         lr=2e-4,
         optimizer="paged_adamw_32bit",
-        eval_split=0.1,
         eval_steps=50,
+        eval_max_examples=500,
         save_steps=50,
         requires_cuda=True,
         gated=True,
@@ -115,10 +121,15 @@ PRESETS: dict[str, Preset] = {
         # A randomly initialised model this small learns nothing in one pass at 2e-4: a few
         # epochs at a high rate let the embedded default at least pick up Darija words.
         epochs=3.0,
+        # A step budget: 3 epochs of a real-size corpus (5,600 pairs) would be 8,400 steps.
+        # On the shared 2-core machine 100 steps took ~80 s and one evaluation of 200
+        # examples ~30 s (benchmarks/measure_training.py), so a run stays under ten minutes;
+        # the bundled sample's pairs end their 3 epochs before the budget.
+        max_steps=500,
         lr=1e-2,
         optimizer="adamw_torch",
-        eval_split=0.1,
-        eval_steps=50,
+        eval_steps=100,
+        eval_max_examples=200,
         save_steps=25,
         requires_cuda=False,
         gated=False,

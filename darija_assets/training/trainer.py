@@ -33,8 +33,8 @@ from typing import Any
 
 from darija_assets import storage
 from darija_assets.training.dataset import (
-    EVAL,
     TRAIN,
+    VALIDATION,
     DynamicPaddingCollator,
     load_dataset,
     load_tokenizer,
@@ -57,7 +57,10 @@ class TrainResult:
     #: the checkpoint step this run continued from, or None for a fresh run
     resumed_from_step: int | None
     train_examples: int
+    #: validation examples evaluated on (at most the preset's ``eval_max_examples``)
     eval_examples: int
+    #: validation examples in the dataset, of which ``eval_examples`` were sampled
+    validation_examples: int
     #: ``{"step", "loss"}`` per logged step, including steps done before a resume
     train_loss: list[dict[str, float]] = field(default_factory=list)
     #: ``{"step", "eval_loss"}`` per evaluation, the last one after training ends
@@ -101,12 +104,16 @@ def latest_checkpoint(checkpoint_dir: Path | str) -> tuple[int, Path] | None:
     return complete[-1] if complete else None
 
 
-def _run_fingerprint(preset: Preset, base_model: str, dataset: Any, seed: int) -> str:
-    """What a checkpoint must agree with to be resumed from."""
+def _run_fingerprint(
+    preset: Preset, base_model: str, dataset: Any, seed: int, max_steps: int | None
+) -> str:
+    """What a checkpoint must agree with to be resumed from (the step budget included: the
+    learning-rate schedule is laid out over it)."""
     identity = {
         "preset": dataclasses.asdict(preset),
         "base_model": base_model,
         "seed": seed,
+        "max_steps": max_steps,
         "dataset": {name: dataset[name]._fingerprint for name in sorted(dataset)},
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
@@ -129,6 +136,17 @@ def _claim_checkpoint_dir(
             log(f"discarding {path.name}: written only partly (no readable trainer state)")
             shutil.rmtree(path)
     storage.write_json({"fingerprint": fingerprint}, run_file)
+
+
+def _eval_sample(validation: Any, limit: int, seed: int) -> Any:
+    """The validation examples evaluated on: all of them up to ``limit``, else a seeded
+    sample of ``limit`` (the split is stratified by emotion, so a uniform sample keeps
+    its mix). None when there is no validation split."""
+    if validation is None or len(validation) == 0:
+        return None
+    if len(validation) <= limit:
+        return validation
+    return validation.shuffle(seed=seed).select(range(limit))
 
 
 def _load_model(preset: Preset, base_model: str, device: str) -> Any:
@@ -189,11 +207,16 @@ def train_adapter(
     """Train a LoRA adapter for ``preset`` on the tokenized dataset in ``dataset_dir``.
 
     ``base_model``: a local directory (the tiny base, a pre-downloaded model) or a Hub id.
-    ``max_steps``: stop after this many optimizer steps (default: the preset's epochs).
+    ``max_steps``: stop after this many optimizer steps (default: the preset's budget,
+    ``preset.max_steps``; -1: the preset's epochs with no budget).
     ``save_steps``: checkpoint interval (default: the preset's).
     ``lineage``: where the data came from (asset keys, partitions, row counts, backends);
     written into the model card as is.
     ``callbacks``: extra ``transformers.TrainerCallback``s, e.g. to stop on a cancel.
+
+    Trains on the dataset's ``train`` split and evaluates every ``preset.eval_steps`` on a
+    seeded sample of at most ``preset.eval_max_examples`` of its ``validation`` split; the
+    ``test`` split is never loaded into the trainer.
     """
     log = log or logger.info
     base_model = str(base_model)
@@ -206,8 +229,11 @@ def train_adapter(
     dataset = load_dataset(dataset_dir)
     if TRAIN not in dataset:
         raise ValueError(f"the tokenized dataset in {dataset_dir} has no training examples")
-    has_eval = EVAL in dataset
-    fingerprint = _run_fingerprint(preset, base_model, dataset, seed)
+    budget = preset.max_steps if max_steps is None else (None if max_steps < 0 else max_steps)
+    train_split = dataset[TRAIN]
+    validation = dataset.get(VALIDATION)
+    eval_split = _eval_sample(validation, preset.eval_max_examples, seed)
+    fingerprint = _run_fingerprint(preset, base_model, dataset, seed, budget)
     _claim_checkpoint_dir(checkpoint_dir, fingerprint, log)
     resume = latest_checkpoint(checkpoint_dir)
 
@@ -221,12 +247,12 @@ def train_adapter(
         per_device_eval_batch_size=preset.per_device_batch,
         gradient_accumulation_steps=preset.grad_accum,
         num_train_epochs=preset.epochs,
-        max_steps=max_steps if max_steps is not None else -1,
+        max_steps=budget if budget is not None else -1,
         learning_rate=preset.lr,
         # paged optimizers live in bitsandbytes (CUDA only)
         optim=preset.optimizer if not on_cpu else "adamw_torch",
         logging_steps=1,
-        eval_strategy="steps" if has_eval else "no",
+        eval_strategy="steps" if eval_split is not None else "no",
         eval_steps=preset.eval_steps,
         save_strategy="steps",
         save_steps=save_steps or preset.save_steps,
@@ -254,8 +280,8 @@ def train_adapter(
     trainer = SFTTrainer(
         model=model,
         args=config,
-        train_dataset=dataset[TRAIN],
-        eval_dataset=dataset[EVAL] if has_eval else None,
+        train_dataset=train_split,
+        eval_dataset=eval_split,
         processing_class=tokenizer,
         data_collator=DynamicPaddingCollator(tokenizer.pad_token_id),
         peft_config=peft_config,
@@ -278,8 +304,9 @@ def train_adapter(
         device=device,
         global_step=trainer.state.global_step,
         resumed_from_step=resume[0] if resume else None,
-        train_examples=len(dataset[TRAIN]),
-        eval_examples=len(dataset[EVAL]) if has_eval else 0,
+        train_examples=len(train_split),
+        eval_examples=len(eval_split) if eval_split is not None else 0,
+        validation_examples=len(validation) if validation is not None else 0,
         train_loss=train_loss,
         eval_loss=eval_loss,
         metrics={k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
@@ -346,7 +373,10 @@ def model_card(preset: Preset, result: TrainResult, lineage: Mapping[str, Any]) 
                 if result.resumed_from_step
                 else ""
             ),
-            f"- Examples: {result.train_examples} train, {result.eval_examples} eval",
+            (
+                f"- Examples: {result.train_examples} train; evaluated on {result.eval_examples}"
+                f" of {result.validation_examples} validation (the test split is held out)"
+            ),
             f"- Last train loss: {final_train}",
             f"- Final eval loss: {final_eval}",
             "",

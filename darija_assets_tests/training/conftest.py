@@ -87,7 +87,7 @@ def fast_tiny_preset() -> Any:
     """The tiny preset with a learning rate high enough to memorise a handful of examples quickly."""
     from darija_assets.training.presets import PRESETS
 
-    return dataclasses.replace(PRESETS["tiny"], lr=5e-3, eval_split=0.0, per_device_batch=2)
+    return dataclasses.replace(PRESETS["tiny"], lr=5e-3, per_device_batch=2)
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +98,9 @@ def memorise_dataset(
     from darija_assets.training.dataset import build_examples, save_dataset
 
     pairs = [pair(f"m{i}", input=PATIENT_TEXT) for i in range(8)]
-    dataset, stats = build_examples(pairs, None, tiny_tokenizer, fast_tiny_preset, seed=0)
+    dataset, stats = build_examples(
+        pairs, None, tiny_tokenizer, fast_tiny_preset, validation_fraction=0, test_fraction=0
+    )
     return save_dataset(dataset, stats, tmp_path_factory.mktemp("memorise") / "dataset")
 
 

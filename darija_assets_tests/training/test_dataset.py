@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from darija_assets.training.dataset import (
+    SPLITS,
     DynamicPaddingCollator,
     build_examples,
-    eval_groups,
     load_dataset,
     load_stats,
     save_dataset,
@@ -76,10 +76,8 @@ def test_examples_filters_and_stats_are_exact(tiny_tokenizer: Any) -> None:
 
     # 20 pairs + 2 translated pairs x (input, output)
     assert stats["examples_total"] == 24
-    assert stats["examples_per_split"] == {
-        "train": len(dataset["train"]),
-        "eval": len(dataset["eval"]),
-    }
+    assert stats["examples_per_split"] == {name: len(split) for name, split in dataset.items()}
+    assert set(dataset) == {"train", "validation", "test"}
     assert stats["filtered"] == {
         "duplicate_pairs": 1,
         "duplicate_translations": 1,
@@ -97,14 +95,14 @@ def test_examples_filters_and_stats_are_exact(tiny_tokenizer: Any) -> None:
     [too_long] = stats["too_long"]
     assert too_long["id"] == "long:therapy" and too_long["tokens"] > TINY.max_length
 
-    kinds = {split: stats["per_split"][split]["kind"] for split in ("train", "eval")}
+    kinds = {split: stats["per_split"][split]["kind"] for split in SPLITS}
     assert sum(k.get("therapy", 0) for k in kinds.values()) == 20
     assert sum(k.get("translation", 0) for k in kinds.values()) == 4
-    emotions = [stats["per_split"][s]["emotion"] for s in ("train", "eval")]
+    emotions = [stats["per_split"][s]["emotion"] for s in SPLITS]
     assert (
         sum(e.get("Sadness", 0) for e in emotions) == 7 + 2
     )  # p00 p03 ... p18, and p00's translations
-    backends = [stats["per_split"][s]["backend"] for s in ("train", "eval")]
+    backends = [stats["per_split"][s]["backend"] for s in SPLITS]
     assert sum(b.get("groq", 0) for b in backends) == 4
 
     lengths = [n for split in dataset.values() for n in split["n_tokens"]]
@@ -117,7 +115,7 @@ def test_stored_examples_carry_their_mask(tiny_tokenizer: Any) -> None:
     pairs, translations = corpus()
     dataset, _ = build_examples(pairs, translations, tiny_tokenizer, TINY, seed=7)
 
-    for example in list(dataset["train"]) + list(dataset["eval"]):
+    for example in [e for split in dataset.values() for e in split]:
         answer_ids = [
             t for t, label in zip(example["input_ids"], example["labels"]) if label != IGNORE_INDEX
         ]
@@ -125,7 +123,7 @@ def test_stored_examples_carry_their_mask(tiny_tokenizer: Any) -> None:
         assert len(answer_ids) == example["n_answer_tokens"]
         if example["kind"] == "therapy":
             assert tiny_tokenizer.decode(answer_ids) == ANSWER + "<end_of_turn>"
-    translated = {e["example_id"]: e for e in list(dataset["train"]) + list(dataset["eval"])}[
+    translated = {e["example_id"]: e for split in dataset.values() for e in split}[
         "p01:translation-output"
     ]
     answer = [
@@ -148,18 +146,12 @@ def test_split_is_seeded_and_independent_of_row_order(tiny_tokenizer: Any) -> No
     first = split_ids(pairs, seed=11)
     assert split_ids(shuffled, seed=11) == first
     assert split_ids(pairs, seed=12) != first
-    # 20 groups at 10%: 2 held out, each with all of its examples (a pair and its translations)
-    eval_groups_seen = {example_id.split(":")[0] for example_id in first["eval"]}
-    assert len(eval_groups_seen) == 2
-    for example_id in first["train"]:
-        assert example_id.split(":")[0] not in eval_groups_seen
-
-
-def test_eval_groups_hold_out_at_least_one_when_possible() -> None:
-    assert eval_groups(["a", "b", "c"], 0.1, seed=0) != set()
-    assert eval_groups(["a"], 0.1, seed=0) == set()
-    assert eval_groups(["a", "b"], 0.0, seed=0) == set()
-    assert len(eval_groups([str(i) for i in range(100)], 0.1, seed=0)) == 10
+    # 20 groups at 80/10/10: 2 validation and 2 test groups, each with all of its examples
+    # (a pair and its translations), and no group on two sides
+    groups = {name: {i.split(":")[0] for i in ids} for name, ids in first.items()}
+    assert len(groups["validation"]) == 2 and len(groups["test"]) == 2
+    assert not (groups["train"] & groups["validation"] or groups["train"] & groups["test"])
+    assert not groups["validation"] & groups["test"]
 
 
 def test_conversations_are_chunked_between_turns(tiny_tokenizer: Any) -> None:
@@ -183,7 +175,8 @@ def test_conversations_are_chunked_between_turns(tiny_tokenizer: Any) -> None:
         chunk_overlap=0.25,
     )
 
-    assert "eval" not in dataset  # one conversation is one group: nothing to hold out
+    # one conversation is one group: nothing to hold out
+    assert "validation" not in dataset and "test" not in dataset
     chunks = list(dataset["train"])
     assert [c["example_id"] for c in chunks] == [f"session-1:chunk-{n:04d}" for n in range(3)]
     trained = []
@@ -205,7 +198,8 @@ def test_saved_dataset_reloads_with_its_stats(tmp_path: Path, tiny_tokenizer: An
 
     reloaded = load_dataset(target)
     assert list(reloaded["train"]["input_ids"]) == list(dataset["train"]["input_ids"])
-    assert list(reloaded["eval"]["labels"]) == list(dataset["eval"]["labels"])
+    assert list(reloaded["validation"]["labels"]) == list(dataset["validation"]["labels"])
+    assert list(reloaded["test"]["example_id"]) == list(dataset["test"]["example_id"])
     assert load_stats(target) == stats
     assert sorted(p.name for p in target.parent.iterdir()) == ["tiny"], (
         "no temporary directory left behind"

@@ -58,11 +58,11 @@ def test_atlas_presets_keep_the_original_recipe(name: str, model_id: str) -> Non
         8,
         2e-4,
     )
-    assert (preset.max_length, preset.optimizer, preset.eval_split, preset.eval_steps) == (
+    assert (preset.max_length, preset.optimizer, preset.eval_steps, preset.max_steps) == (
         512,
         "paged_adamw_32bit",
-        0.1,
         50,
+        None,  # one epoch, as the original did
     )
 
 

@@ -196,11 +196,16 @@ def test_eval_loss_is_logged_at_each_eval_step(
 ) -> None:
     from darija_assets.training.dataset import build_examples, save_dataset
 
-    preset = dataclasses.replace(fast_tiny_preset, eval_split=0.25, eval_steps=1)
+    preset = dataclasses.replace(fast_tiny_preset, eval_steps=1)
     dataset, stats = build_examples(
-        [pair(f"e{i}") for i in range(8)], None, tiny_tokenizer, preset, seed=0
+        [pair(f"e{i}") for i in range(8)],
+        None,
+        tiny_tokenizer,
+        preset,
+        validation_fraction=0.25,
+        test_fraction=0,
     )
-    assert stats["examples_per_split"] == {"train": 6, "eval": 2}
+    assert stats["examples_per_split"] == {"train": 6, "validation": 2, "test": 0}
     dataset_dir = save_dataset(dataset, stats, tmp_path / "dataset")
 
     result = train_adapter(
@@ -226,7 +231,7 @@ class Slow(TrainerCallback):  # gives the test time to kill between checkpoints
     def on_step_end(self, args, state, control, **kwargs):
         time.sleep(0.3)
 
-preset = dataclasses.replace(PRESETS["tiny"], lr=5e-3, eval_split=0.0)
+preset = dataclasses.replace(PRESETS["tiny"], lr=5e-3)
 dataset, base, adapter, checkpoints = sys.argv[1:5]
 train_adapter(preset, dataset, base, adapter, checkpoints, max_steps=12, save_steps=3,
               callbacks=[Slow()])
