@@ -32,6 +32,14 @@ class LabelConfig(dg.Config):
     #: the original project's Gemini pass used JOY SADNESS ANGER FEAR DISGUST SURPRISE NEUTRAL
     labels: list[str] = list(EMOTIONS)
     batch_size: int = 40
+    #: distillation (issue 12): an emotion_classifier kind (linear, encoder) or a saved student
+    #: directory that labels what the teacher need not; "" (default): the teacher labels all
+    student: str = ""
+    #: sentences the teacher labels anyway, a seeded sample: a count (>= 1) or a share (< 1)
+    teacher_budget: float = 0.0
+    #: and every sentence the student is less sure of than this (0..1)
+    student_threshold: float = 0.0
+    seed: int = 42
 
 
 @dg.asset(
@@ -71,6 +79,7 @@ def teacher_labels(
     answered so far are written, the metadata says how far it got and when the quota
     resets, and the next run asks only the rest. A teacher that produced nothing usable
     fails the step with the reasons."""
+    from darija_assets.classifier.distill import CONFIDENCE_COLUMN, plan_for_teacher_labels
     from darija_assets.llm.base import WorkItem
     from darija_assets.llm.frames import accepted_frame, quarantine_frame
     from darija_assets.llm.runner import run_task
@@ -85,15 +94,22 @@ def teacher_labels(
     ]
     choice = choose_teachers(llm, context.log)
     context.log.info("labelling %d sentences", len(items))
+    plan = plan_for_teacher_labels(
+        items, choice.teachers, layout, student=config.student, label_set=config.labels,
+        budget=config.teacher_budget, threshold=config.student_threshold, seed=config.seed,
+    )
     with llm.open_cache(layout) as cache:
         result = run_task(
-            task, items, as_runner_backend(choice), cache,
+            task, plan.for_teacher if plan else items, as_runner_backend(choice), cache,
             ledger=llm.open_ledger(layout), **llm.runner_options(context.log.info),
         )
+    if plan:  # the student's labels for the sentences the teacher was not asked
+        result = plan.merge(result, task.batch_size)
     log_partial(context.log, "teacher_labels", result.stats)
 
     sentence_info = frame.select("sentence_id", "sentence", "url", "source")
-    answers = accepted_frame(result, ("label",), key="sentence_id", extra=LABEL_PROVENANCE)
+    provenance = {**LABEL_PROVENANCE, CONFIDENCE_COLUMN: pl.Float64} if plan else LABEL_PROVENANCE
+    answers = accepted_frame(result, ("label",), key="sentence_id", extra=provenance)
     labelled = sentence_info.join(answers, on="sentence_id", maintain_order="left").with_columns(
         pl.lit(datetime.now(timezone.utc).isoformat(timespec="seconds")).alias("labelled_at")
     )

@@ -13,6 +13,9 @@ daily quota is spent, the next one continues. ``choose_teachers`` builds it and 
 why: a named backend that cannot run is an error, unless ``fallback`` allows the
 next available one; either way the reason is returned for the log and metadata.
 
+``student`` (never picked by ``auto``) is a trained emotion_classifier that labels
+sentences itself in teacher_labels, at no teacher request (``backends/student.py``).
+
 Keys come from the environment or from the caller (the Dagster resource reads them
 with ``EnvVar``); they are handed to the SDK and never logged or stored.
 SDKs are imported only when their backend is built.
@@ -28,7 +31,7 @@ from darija_assets.llm.backends.offline import OfflineBackend
 from darija_assets.llm.base import Backend, BackendUnavailable, Limits
 
 AUTO_ORDER = ("gemini", "groq", "openai", "transformers", "offline")
-BACKEND_NAMES = ("auto", *AUTO_ORDER)
+BACKEND_NAMES = ("auto", *AUTO_ORDER, "student")
 LOCAL_MODEL_ENV = "DARIJA_LOCAL_MODEL"
 #: what makes each backend available in ``auto``
 AVAILABLE_WHEN = {
@@ -97,6 +100,10 @@ def make_backend(
     resolved = resolve_backend_name(name, env)
     if resolved == "offline":
         return OfflineBackend()
+    if resolved == "student":
+        from darija_assets.llm.backends.student import StudentBackend
+
+        return StudentBackend(model)
     if resolved == "transformers":
         from darija_assets.llm.backends.transformers_local import TransformersBackend
 
