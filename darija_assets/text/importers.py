@@ -52,6 +52,7 @@ Arabic Windows code page), and the stats say so.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -327,8 +328,8 @@ WHATSAPP_HEADER_RE = re.compile(
 CHAT_STAMP_RE = re.compile(rf"^{_M}\[?{_M}{_DATE}\D{{1,8}}{_D}{{1,2}}{_M}[:.h]{_M}{_D}{{2}}")
 #: Sender names may not contain ": " themselves; what follows the first one is the message.
 WHATSAPP_SENDER_RE = re.compile(r"^(?P<sender>[^:\n]{1,80}): (?P<message>.*)$", re.DOTALL)
-#: tashkeel, which some WhatsApp strings carry ("لقد حذَفت")
-_ARABIC_MARKS_RE = re.compile("[\u064b-\u065f\u0670]")
+#: bidi marks and tashkeel (some WhatsApp strings carry it: "لقد حذَفت"), ignored in phrases
+_IGNORED_IN_PHRASES_RE = re.compile(f"[{BIDI_MARKS}\u064b-\u065f\u0670]")
 
 
 @dataclass(frozen=True)
@@ -484,49 +485,57 @@ _SLOTS = {"{name}": r"[^:\n]{1,80}?", "{text}": r".+?"}
 
 def _plain(text: str) -> str:
     """``text`` as phrases are matched: no bidi marks or tashkeel, single spaces."""
-    text = _ARABIC_MARKS_RE.sub("", text.translate({ord(m): None for m in BIDI_MARKS}))
-    return " ".join(text.split())
+    return " ".join(_IGNORED_IN_PHRASES_RE.sub("", text).split())
 
 
-def _phrase_regex(phrase: ChatPhrase) -> re.Pattern:
+def _phrase_pattern(phrase: ChatPhrase) -> str:
     parts = re.split(r"(\{name\}|\{text\})", _plain(phrase.text).rstrip("."))
     body = "".join(
         _SLOTS[part] if part in _SLOTS else r"\s+".join(map(re.escape, part.split(" ")))
         for part in parts
     )
-    anchored = {"whole": rf"^{body}\.?$", "start": rf"^{body}", "end": rf"\s*{body}\.?$"}
-    return re.compile(anchored[phrase.where], re.IGNORECASE | re.DOTALL)
+    return rf"{body}\.?$" if phrase.where == "whole" else body
 
 
-_PHRASE_RES = [(phrase, _phrase_regex(phrase)) for phrase in CHAT_PHRASES]
+@functools.cache
+def _phrase_matchers(
+    kinds: tuple[str, ...], with_names: bool
+) -> tuple[re.Pattern | None, list[ChatPhrase], list[tuple[str, ChatPhrase]]]:
+    """For the phrases of ``kinds``: one regex matched at the start of a message for the
+    "whole" and "start" phrases (alternative ``p<i>`` is phrase i of the list), and the
+    casefolded endings of the "end" phrases (which have no slots)."""
+    chosen = [p for p in CHAT_PHRASES if p.kind in kinds and (with_names or "{name}" not in p.text)]
+    anchored = [p for p in chosen if p.where != "end"]
+    alternatives = "|".join(f"(?P<p{i}>{_phrase_pattern(p)})" for i, p in enumerate(anchored))
+    regex = re.compile(alternatives, re.IGNORECASE | re.DOTALL) if anchored else None
+    endings = [(_plain(p.text).rstrip(".").casefold(), p) for p in chosen if p.where == "end"]
+    return regex, anchored, endings
 
 
 def match_phrase(text: str, kinds: tuple[str, ...], with_names: bool = True) -> ChatPhrase | None:
     """The first CHAT_PHRASES entry of one of ``kinds`` that ``text`` matches, or None;
     ``with_names=False`` leaves out the phrases with a ``{name}`` slot."""
+    regex, anchored, endings = _phrase_matchers(kinds, with_names)
     plain = _plain(text)
-    return next(
-        (
-            p
-            for p, regex in _PHRASE_RES
-            if p.kind in kinds and (with_names or "{name}" not in p.text) and regex.search(plain)
-        ),
-        None,
-    )
+    if regex is not None and (found := regex.match(plain)) is not None:
+        return anchored[int(found.lastgroup[1:])]
+    folded = plain.rstrip(".").casefold()
+    return next((p for ending, p in endings if folded.endswith(ending)), None)
+
+
+_EDITED_RE = re.compile(
+    rf"[\s{BIDI_MARKS}]*(?:%s)[\s{BIDI_MARKS}]*$"
+    % "|".join(
+        r"\s+".join(map(re.escape, p.text.split(" "))) for p in CHAT_PHRASES if p.kind == "edited"
+    ),
+    re.IGNORECASE,
+)
 
 
 def strip_edited_marker(text: str) -> tuple[str, bool]:
     """``text`` without a trailing "edited" marker (any locale), and whether it had one."""
-    for phrase in CHAT_PHRASES:
-        if phrase.kind != "edited":
-            continue
-        marker = re.escape(phrase.text).replace(r"\ ", r"\s+")
-        stripped, found = re.subn(
-            rf"[\s{BIDI_MARKS}]*{marker}[\s{BIDI_MARKS}]*$", "", text, flags=re.IGNORECASE
-        )
-        if found:
-            return stripped, True
-    return text, False
+    stripped, found = _EDITED_RE.subn("", text, count=1)
+    return stripped, bool(found)
 
 
 _SYSTEM_KINDS = ("encryption", "event", "call")
@@ -606,6 +615,7 @@ def _chat_datetime(date: str, time: str, order: str) -> str:
     return datetime(year, month, day, hour, minute, second).isoformat()
 
 
+@functools.lru_cache(maxsize=4096)
 def _member_key(name: str) -> str:
     """How a sender is recognised: marks, "~" and spacing ignored; a phone number by its digits."""
     plain = _plain(name).lstrip("~ ").strip()
