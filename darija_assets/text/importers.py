@@ -25,8 +25,9 @@ WhatsApp exports, as phones write them in any locale:
   iOS body starting with U+200E/U+200F that no phrase names), media placeholders, deleted
   messages, a stamp whose date does not exist, lines that start with a date and time but do
   not parse as a header (never glued to the previous message), text before the first header.
-  The "edited" marker is stripped and its message kept. The locale strings live in one table,
-  CHAT_PHRASES, each with its source.
+  The "edited" marker is stripped and its message kept; a media line followed by a caption
+  keeps the caption. The locale strings live in one table, CHAT_PHRASES, each with its
+  source.
 * A ``.txt`` that starts with dated lines none of which parses as a header is refused
   (ValueError naming the line): read as plain text it would put names and stamps in the corpus.
 * People: sender names and phone numbers never reach ``raw_text``. Each sender becomes
@@ -653,8 +654,11 @@ def _classify(message: _Message) -> None:
     if (phrase := match_phrase(body, _SYSTEM_KINDS, with_names=marked)) is not None:
         message.reason = f"{_KIND_REASONS[phrase.kind]} [{phrase.locale}] under a sender name"
         return
+    attachment, _, caption = body.partition("\n")
     if (phrase := match_phrase(body, _NO_TEXT_KINDS)) is not None:
         message.reason = f"{_KIND_REASONS[phrase.kind]} [{phrase.locale}]"
+    elif caption.strip() and match_phrase(attachment, ("media",)) is not None:
+        body = caption  # a media line with a caption: the caption is the text
     elif marked:
         # No speaker: the "sender" may be the chat's name.
         message.reason = (

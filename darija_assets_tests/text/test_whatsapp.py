@@ -322,6 +322,15 @@ def test_every_placeholder_is_quarantined(tmp_path, phrase, platform):
 
 
 @pytest.mark.parametrize(
+    "media", ("IMG-20240313-WA0001.jpg (file attached)", f"{LRM}<attached: 00000012-PHOTO.jpg>")
+)
+def test_a_captioned_media_line_keeps_its_caption(tmp_path, media):
+    result = read(tmp_path, f"[13/03/2024, 10:00:00] Sara: {media}\nشوف هاد التصويرة\n")
+    assert rows(result) == [("شوف هاد التصويرة", "2024-03-13T10:00:00", "speaker_1")]
+    assert quarantined(result) == {}
+
+
+@pytest.mark.parametrize(
     "phrase", [p for p in CHAT_PHRASES if p.kind == "edited"], ids=lambda p: p.text
 )
 @pytest.mark.parametrize("before", (" ", f" {LRM}", f"\n{RLM}"))
