@@ -84,11 +84,11 @@ def no_teacher_reason(counts: dict[str, int]) -> str:
     lexicon = counts.get(f"excluded_{LEXICON_BACKEND}", 0)
     if lexicon:
         return (
-            f"all {counts['input_rows']} labelled rows that could train a student come from the "
-            "offline lexicon (backend 'offline'); a student learns a teacher's judgement, not the "
-            "lexicon's rules. Label with a teacher (GEMINI_API_KEY, GROQ_API_KEY or "
-            "DARIJA_LOCAL_MODEL), import labelled data, or set include_offline to train on the "
-            "lexicon anyway"
+            f"none of the {counts['input_rows']} teacher_labels rows comes from a teacher: "
+            f"{lexicon} are the offline lexicon's (backend 'offline'), and a student learns a "
+            "teacher's judgement, not the lexicon's rules. Label with a teacher (GEMINI_API_KEY, "
+            "GROQ_API_KEY or DARIJA_LOCAL_MODEL), import labelled data, or set include_offline "
+            "to train on the lexicon anyway"
         )
     return f"no usable labelled rows (counts: {counts})"
 
