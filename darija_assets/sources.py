@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from darija_assets.storage import DATA_DIR_ENV, Layout
+
 SOURCES_ENV = "DARIJA_SOURCES"
 #: kinds a sources file may declare (``sample``, the bundled site, is built in only)
 DECLARED_KINDS = ("file", "web")
@@ -131,11 +133,35 @@ class SourceRegistry:
     file: str | None = None
     #: why the sources file could not be read at all (missing, not JSON, not a list)
     error: str | None = None
+    #: sources whose raw_corpus table is in the data directory but that are not declared:
+    #: most often $DARIJA_SOURCES forgotten in this shell or service
+    undeclared: tuple[str, ...] = ()
+    data_dir: str | None = None
 
     @property
     def problems(self) -> list[str]:
-        """Every message a user should see: the file error, then each rejection."""
-        return ([self.error] if self.error else []) + [r.message for r in self.rejected]
+        """Every message a user should see: the file error, each rejection, then each
+        materialized source that is not declared."""
+        return (
+            ([self.error] if self.error else [])
+            + [r.message for r in self.rejected]
+            + [self._undeclared_message(name) for name in self.undeclared]
+        )
+
+    def _where(self) -> str:
+        if self.file is None:
+            return f"${SOURCES_ENV} is not set in this process"
+        if self.error:
+            return self.error
+        return f"${SOURCES_ENV}={self.file} declares no source of that name"
+
+    def _undeclared_message(self, name: str) -> str:
+        return (
+            f"source {name!r} has a raw_corpus table in {self.data_dir} but is not declared: "
+            f"{self._where()}. File sources are declared in the JSON file named by "
+            f"${SOURCES_ENV}; until it is declared again, {name!r} cannot be materialized and "
+            "its labels are left out of therapy_pairs (delete its tables if it is gone for good)"
+        )
 
     def partition_keys(self) -> list[str]:
         """The source partition keys: the loaded sources, then every rejected name that is a
@@ -154,15 +180,11 @@ class SourceRegistry:
         rejected = [r.message for r in self.rejected if r.name == name]
         if rejected:
             raise SourceError("; ".join(rejected))
-        if self.file is None:
-            where = f"${SOURCES_ENV} is not set in this process"
-        elif self.error:
-            where = self.error
-        else:
-            where = f"${SOURCES_ENV}={self.file} declares no source of that name"
+        if name in self.undeclared:
+            raise SourceError(self._undeclared_message(name))
         raise SourceError(
             f"unknown source {name!r}: file and extra web sources are declared in the JSON file "
-            f"named by ${SOURCES_ENV}, and {where}; known sources: {sorted(self.sources)}"
+            f"named by ${SOURCES_ENV}, and {self._where()}; known sources: {sorted(self.sources)}"
         )
 
 
@@ -353,12 +375,30 @@ def _read_entries(file: str) -> list:
 
 
 def load_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry:
-    """Built-in sources plus those declared in $DARIJA_SOURCES, with every rejection.
+    """Built-in sources plus those declared in $DARIJA_SOURCES, with every rejection, and
+    the sources that have data under $DARIJA_DATA_DIR but are not declared.
 
     Never raises for a bad sources file: its problems are in ``problems`` (and logged as
     warnings), so the code location loads with whatever is usable.
     """
     environ = os.environ if environ is None else environ
+    registry = _declared(environ)
+    data = Layout(environ.get(DATA_DIR_ENV) or None)
+    tables = data.table("raw_corpus", "_").parent
+    known = set(registry.partition_keys())
+    undeclared = tuple(
+        sorted(p.stem for p in tables.glob("*.parquet") if p.stem not in known)
+        if tables.is_dir()
+        else ()
+    )
+    registry = dataclasses.replace(registry, undeclared=undeclared, data_dir=str(data.root))
+    for message in registry.problems:
+        log.warning(message)
+    return registry
+
+
+def _declared(environ: Mapping[str, str]) -> SourceRegistry:
+    """The registry of the built-ins and the entries of $DARIJA_SOURCES."""
     sources = {s.name: s for s in BUILTIN_SOURCES}
     file = environ.get(SOURCES_ENV) or None
     if file is None:
@@ -366,8 +406,7 @@ def load_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry:
     try:
         entries = _read_entries(file)
     except SourceError as err:
-        log.warning("%s (only the built-in sources are loaded)", err)
-        return SourceRegistry(sources, file=file, error=str(err))
+        return SourceRegistry(sources, file=file, error=f"{err} (only the built-in sources load)")
 
     base = Path(file).expanduser().resolve().parent
     declared: dict[str, list[int]] = {}
@@ -401,10 +440,7 @@ def load_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry:
         if isinstance(outcome, Source):
             outcome = f"the name is declared more than once (entries {declared[outcome.name]})"
         rejected.append(Rejection(file=file, entry=number, name=name, reason=outcome))
-    registry = SourceRegistry(sources, tuple(rejected), file=file)
-    for message in registry.problems:
-        log.warning(message)
-    return registry
+    return SourceRegistry(sources, tuple(rejected), file=file)
 
 
 def load_sources() -> dict[str, Source]:

@@ -27,7 +27,7 @@ from darija_assets.sources import (
     load_registry,
     name_problem,
 )
-from darija_assets.storage import Layout
+from darija_assets.storage import DATA_DIR_ENV, Layout
 
 CASE_19 = (
     Path(__file__).resolve().parents[2] / "shared" / "cases" / "19_dagster_partition_key_chars"
@@ -39,7 +39,7 @@ BUILTIN_NAMES = {s.name for s in BUILTIN_SOURCES}
 def _registry(tmp_path: Path, entries) -> tuple:
     file = tmp_path / "sources.json"
     file.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-    return load_registry({SOURCES_ENV: str(file)}), str(file)
+    return load_registry({SOURCES_ENV: str(file), DATA_DIR_ENV: str(tmp_path / "data")}), str(file)
 
 
 def _only_problem(registry) -> str:
@@ -58,9 +58,9 @@ def _only_problem(registry) -> str:
         ("sources_ellipsis.json", "wa...old", "'...'"),
     ],
 )
-def test_case_19_names_dagster_cannot_keep_are_rejected_alone(sources_file, name, reason):
+def test_case_19_names_dagster_cannot_keep_are_rejected_alone(tmp_path, sources_file, name, reason):
     file = CASE_19 / sources_file
-    registry = load_registry({SOURCES_ENV: str(file)})
+    registry = load_registry({SOURCES_ENV: str(file), DATA_DIR_ENV: str(tmp_path)})
     message = _only_problem(registry)
     assert f"entry 1 ({name!r})" in message and str(file) in message and reason in message
     assert set(registry.sources) == BUILTIN_NAMES
@@ -70,8 +70,9 @@ def test_case_19_names_dagster_cannot_keep_are_rejected_alone(sources_file, name
 
 
 @pytest.mark.skipif(not CASE_19.is_dir(), reason="the shared cases are not on this machine")
-def test_case_19_arabic_name_with_a_space_works():
-    registry = load_registry({SOURCES_ENV: str(CASE_19 / "sources_arabic_space.json")})
+def test_case_19_arabic_name_with_a_space_works(tmp_path):
+    file = CASE_19 / "sources_arabic_space.json"
+    registry = load_registry({SOURCES_ENV: str(file), DATA_DIR_ENV: str(tmp_path)})
     assert registry.problems == []
     source = registry.get("دردشة العائلة")
     # the relative path is read from the folder of the sources file
@@ -261,7 +262,7 @@ def test_a_sources_file_that_cannot_be_read_is_one_error_and_the_builtins_load(
     file = tmp_path / "sources.json"
     if content is not None:
         file.write_text(content, encoding="utf-8")
-    registry = load_registry({SOURCES_ENV: str(file)})
+    registry = load_registry({SOURCES_ENV: str(file), DATA_DIR_ENV: str(tmp_path / "data")})
     message = _only_problem(registry)
     assert message.startswith(f"{SOURCES_ENV}={file}: ") and reason in message
     assert set(registry.sources) == BUILTIN_NAMES
@@ -271,10 +272,29 @@ def test_a_sources_file_that_cannot_be_read_is_one_error_and_the_builtins_load(
 
 def test_an_unknown_source_says_where_file_sources_are_declared(tmp_path):
     with pytest.raises(SourceError, match=r"\$DARIJA_SOURCES is not set in this process"):
-        load_registry({}).get("c1")
+        load_registry({DATA_DIR_ENV: str(tmp_path / "data")}).get("c1")
     registry, file = _registry(tmp_path, [])
     with pytest.raises(SourceError, match=f"{SOURCES_ENV}={file} declares no source of that name"):
         registry.get("c1")
+
+
+def test_a_materialized_source_that_is_not_declared_says_sources_are_forgotten(tmp_path):
+    tables = tmp_path / "data" / "tables" / "raw_corpus"
+    tables.mkdir(parents=True)
+    for name in ("sample", "c1"):
+        (tables / f"{name}.parquet").write_bytes(b"")
+    environ = {DATA_DIR_ENV: str(tmp_path / "data")}
+
+    forgotten = load_registry(environ)
+    message = _only_problem(forgotten)
+    assert "source 'c1' has a raw_corpus table" in message
+    assert "$DARIJA_SOURCES is not set in this process" in message
+    assert "left out of therapy_pairs" in message
+    with pytest.raises(SourceError, match="source 'c1' has a raw_corpus table"):
+        forgotten.get("c1")
+
+    declared, _ = _registry(tmp_path, [{"name": "c1", "kind": "file", "path": "c1.txt"}])
+    assert declared.problems == [] and "c1" in declared.sources
 
 
 # --- the code location and the command line ----------------------------------------------
@@ -362,6 +382,15 @@ def test_a_top_level_text_field_imports_through_the_cli(tmp_path):
     assert corpus["raw_text"].to_list() == [r["body"] for r in rows]
     assert corpus["title"].to_list() == ["سؤال", "جواب"]
     assert pl.read_parquet(layout.table("sentences", "posts")).height >= 2
+
+    # the next shell forgets DARIJA_SOURCES: Dagster refuses the key, the load said why
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "darija_assets"]
+    forgot = _run(
+        command + ["--select", "raw_corpus", "--partition", "posts"], _env(tmp_path, None), tmp_path
+    )
+    assert forgot.returncode != 0
+    assert "source 'posts' has a raw_corpus table" in forgot.stderr
+    assert "$DARIJA_SOURCES is not set in this process" in forgot.stderr
 
 
 @pytest.mark.slow
