@@ -34,6 +34,7 @@ import re
 import sys
 import time
 import unicodedata
+from collections import Counter
 
 import polars as pl
 import regex
@@ -136,6 +137,7 @@ class NaivePipeline:
         self.newline_run = re.compile(normalize.AROUND_NEWLINE_RE)
         # Python's re has no \p{L}: the third-party regex module has.
         self.speaker_label = regex.compile(python_pattern(segment.SPEAKER_LABEL_RE))
+        self.inside_label = regex.compile(python_pattern(segment.INSIDE_LABEL_RE))
         self.boundary = re.compile(python_pattern(segment.BOUNDARY_RE))
         self.turn_boundary = re.compile(python_pattern(segment.TURN_BOUNDARY_RE))
         self.around_newline = re.compile(segment.AROUND_NEWLINE_RE)
@@ -152,13 +154,50 @@ class NaivePipeline:
         text = self.noise.sub(" ", text.translate(self.invisible))
         return self.newline_run.sub("\n", self.space_run.sub(" ", text)).strip()
 
+    def mark_labels(self, text: str, inside=None) -> str:
+        """Speaker labels marked as segment.py marks them; ``inside``: (regex, marks) of the
+        known speakers' labels inside lines, replaced leftmost, longest first."""
+        marked = self.speaker_label.sub("\\1\n\\2" + segment.SPEAKER_END, text)
+        if inside is None:
+            return marked
+        pattern, marks = inside
+        return pattern.sub(lambda match: marks[match[0]], marked)
+
+    def known_speakers(self, texts: list[str], labels: list[list[str]]) -> list[str]:
+        counts = Counter(name for names in labels for name in names)
+        longer = [name for name in counts if " " in name]
+        last_words = {name.split()[-1] for name in longer}
+        longer_labels = re.compile(self.literal_alternation(segment.inside_labels(longer)))
+        for text, names in zip(texts, labels):
+            if names:
+                marked = self.mark_labels(text)
+                for match in self.inside_label.finditer(marked):
+                    if match[2] not in last_words:
+                        counts[match[2]] += 1
+                found = longer_labels.findall(marked)
+                counts.update(label.strip(" :") for label in found)
+        known = [name for name, n in counts.items() if n >= segment.MIN_DIALOGUE_LABELS]
+        return sorted(known, key=lambda name: (-len(name), name))
+
+    @staticmethod
+    def literal_alternation(marks: dict[str, str]) -> str:
+        return "|".join(map(re.escape, marks)) or "(?!)"
+
     def sentences(self, rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str, int]]:
         seen: set[str] = set()
         out = []
-        for url, _source, raw in rows:
-            text = self.clean(raw)
-            if len(self.speaker_label.findall(text)) >= segment.MIN_DIALOGUE_LABELS:
-                text = self.speaker_label.sub("\\1\n\\2" + segment.SPEAKER_END, text)
+        texts = [self.clean(raw) for _url, _source, raw in rows]
+        # speaker labels as segment.py finds them: per row, then the frame's known speakers
+        labels = [[match[2] for match in self.speaker_label.finditer(text)] for text in texts]
+        known = self.known_speakers(texts, labels)
+        marks = segment.inside_labels(known)
+        inside = (re.compile(self.literal_alternation(marks)), marks)
+        for (url, _source, _raw), text, names in zip(rows, texts, labels):
+            dialogue = len(names) >= segment.MIN_DIALOGUE_LABELS or (
+                any(name in known for name in names) or any(mark in text for mark in marks)
+            )
+            if dialogue:
+                text = self.mark_labels(text, inside)
             position = 0
             for piece in text.split("\n"):
                 if not piece.strip():

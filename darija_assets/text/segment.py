@@ -9,9 +9,15 @@ label is:
   ender ``. ! ? ؟ …`` and a space,
 * followed by ``:`` or `` :``; the turn is the text after it up to the next label or the
   end of the line (a label alone at the end of a line takes the next line as its turn),
-* in a text that holds at least two such labels (a dialogue). A lone "عندي سؤال: ..." or
-  "قالت ليه: «...»" in a narration, a chat message or a list is not taken for a label; a
-  colon anywhere else (mid-sentence, after four or more words, between digits) never is.
+* in a text that holds at least two such labels (a dialogue), or naming a known speaker:
+  a name used as a label at least twice in the frame (so a dataset of one turn per row
+  works). A lone "عندي سؤال: ..." or "قالت ليه: «...»" in a narration, a chat message or a
+  list is not taken for a label; a colon after four or more words, between digits, or
+  mid-sentence is not a label either, except:
+* a known speaker's label inside a line of a dialogue, where the previous turn has no
+  sentence end ("سلمى: واش نتي لاباس مريم: الحمد لله"). A single word used so twice in the
+  frame's labelled rows is a known speaker too, unless it ends a longer known name
+  ("علي" of "الحاج علي").
 
 The label is not a sentence: its words become the ``speaker`` of every sentence of the
 turn (null for narration; without a label, the row's own ``speaker`` column, e.g. a chat
@@ -66,12 +72,22 @@ SPEAKER_LABEL_RE = (
     rf"(?m)(^|{SENTENCE_END_RE}[^\S\n]+)[^\S\n]*(?:[\-\x{{2013}}\x{{2014}}]+[^\S\n]*)?"
     rf"({LABEL_WORD_RE}(?:[^\S\n]+{LABEL_WORD_RE}){{0,2}})[^\S\n]*:[^\S\n]*(?:\n[^\S\n]*)?"
 )
-#: A text with fewer labels than this is not a dialogue: its colons are plain separators.
+#: A text with fewer labels than this is not a dialogue (its colons are plain separators),
+#: unless one of its labels names a known speaker; a known speaker is a name used as a label
+#: this many times in the frame.
 MIN_DIALOGUE_LABELS = 2
 #: Ends a speaker's name in the marked text (a control character cleaning never keeps).
 SPEAKER_END = "\x1f"
 #: The label marked: its turn starts a new piece, the speaker before SPEAKER_END.
 MARKED_LABEL = f"${{1}}\n${{2}}{SPEAKER_END}"
+#: A single word used as a label inside a line of a dialogue, where the previous turn has no
+#: sentence end ("... لاباس مريم: ..."): group 1 is the character before it (not a sentence
+#: ender or dash: SPEAKER_LABEL_RE covers those), group 2 the word. Counted to find known
+#: speakers, whose labels inside lines are then cut as literals (``inside_labels``).
+INSIDE_LABEL_RE = (
+    r"([^\s.!?\x{061F}\x{2026}\-\x{2013}\x{2014}])[^\S\n]+"
+    rf"({LABEL_WORD_RE})[^\S\n]*:"
+)
 #: What each fragment carries from its input row.
 ROW_ID = ("row", "url", "source", "speaker")
 OUTPUT_COLUMNS = ("sentence_id", "sentence", "url", "source", "position", "speaker")
@@ -122,6 +138,42 @@ def split_expr(text: pl.Expr, boundary_re: str = BOUNDARY_RE) -> pl.Expr:
         .str.strip_chars()
         .str.split("\n")
     )
+
+
+def inside_labels(names: list[str]) -> dict[str, str]:
+    """The labels of ``names`` inside a line (" مريم:" and " مريم :", as cleaned text spaces
+    them), each to its mark: a piece break, the name, SPEAKER_END. Longest first, for a
+    leftmost ``replace_many``: " الحاج علي:" wins over " علي:"."""
+    marks = {}
+    for name in sorted(names, key=len, reverse=True):
+        for colon in (":", " :"):
+            marks[f" {name}{colon}"] = f"\n{name}{SPEAKER_END}"
+    return marks
+
+
+def known_speakers(labels: pl.Series, inside: pl.Series, marked: pl.Series) -> list[str]:
+    """The known speakers of a frame: names used as a label at least MIN_DIALOGUE_LABELS
+    times, longest first. Counted: the labels SPEAKER_LABEL_RE found (``labels``, names per
+    row), and in the rows that have one, the single words used as labels inside lines
+    (``inside``, INSIDE_LABEL_RE's words per row) unless they end a longer name ("علي" of
+    "الحاج علي"), and the longer names' own uses inside lines (in ``marked``, the texts with
+    SPEAKER_LABEL_RE's labels marked, so that those are not counted twice).
+    """
+    positional = labels.explode().drop_nulls()
+    if positional.is_empty():
+        return []
+    longer = [name for name in positional.unique().to_list() if " " in name]
+    with_labels = labels.list.len() > 0
+    words = inside.filter(with_labels).explode().drop_nulls()
+    counts = [positional, words.filter(~words.is_in([n.split()[-1] for n in longer]))]
+    if longer:
+        forms = inside_labels(longer)
+        found = marked.filter(with_labels).str.extract_many(list(forms), overlapping=False)
+        counts.append(found.explode().drop_nulls().str.strip_chars(" :"))
+    counted = pl.concat(counts).value_counts()
+    name, count = counted.columns
+    known = counted.filter(pl.col(count) >= MIN_DIALOGUE_LABELS)[name].to_list()
+    return sorted(known, key=lambda n: (-len(n), n))
 
 
 def too_long_quarantine(sentences: pl.DataFrame, max_chars: int) -> pl.DataFrame:
@@ -175,6 +227,7 @@ def split_sentences(
 
     text = pl.col(text_col).cast(pl.String).fill_null("")
     row_speaker = pl.col("speaker") if "speaker" in df.columns else pl.lit(None)
+    marked = pl.col("marked")
     rows = (
         df.lazy()
         .select(
@@ -183,10 +236,26 @@ def split_sentences(
             "source",
             row_speaker.cast(pl.String).alias("speaker"),
             text.alias("text"),
-            (text.str.count_matches(SPEAKER_LABEL_RE) >= MIN_DIALOGUE_LABELS).alias("dialogue"),
+            text.str.replace_all(SPEAKER_LABEL_RE, MARKED_LABEL).alias("marked"),
+        )
+        .with_columns(
+            marked.str.extract_all(f"[^\n{SPEAKER_END}]+{SPEAKER_END}")
+            .list.eval(pl.element().str.strip_chars_end(SPEAKER_END))
+            .alias("labels"),
+            marked.str.extract_all(INSIDE_LABEL_RE)
+            .list.eval(pl.element().str.extract(INSIDE_LABEL_RE, 2))
+            .alias("inside"),
         )
         .collect(engine="streaming")
     )
+    known = known_speakers(rows["labels"], rows["inside"], rows["marked"])
+    dialogue = pl.col("labels").list.len() >= MIN_DIALOGUE_LABELS
+    if known:
+        marks = inside_labels(known)
+        dialogue |= pl.col("labels").list.eval(pl.element().is_in(known)).list.any()
+        dialogue |= pl.col("text").str.contains_any(list(marks))
+        marked = marked.str.replace_many(list(marks), list(marks.values()), leftmost=True)
+    rows = rows.with_columns(dialogue.alias("dialogue"))
     # Narration rows split in one pass. Dialogue rows are cut into pieces first (a turn
     # runs from its label to the next label or the end of its line; the rest are narration
     # lines), each split by its own rules.
@@ -208,10 +277,7 @@ def split_sentences(
         .filter("dialogue")
         .select(
             *ROW_ID,
-            pl.col("text")
-            .str.replace_all(SPEAKER_LABEL_RE, MARKED_LABEL)
-            .str.split("\n")
-            .alias("piece"),
+            marked.str.split("\n").alias("piece"),
         )
         .explode("piece")
         .filter(piece.str.contains(r"\S"))

@@ -140,6 +140,42 @@ def test_chat_speaker_is_used_outside_labelled_turns():
     ]
 
 
+def test_turns_without_sentence_ends_are_cut_at_known_speakers():
+    """People often leave turns unpunctuated: "واش نتي لاباس مريم: ..." must not end with
+    the next speaker's name. A name used as a label twice in the frame is a known speaker,
+    and its labels are cut inside lines too."""
+    assert pairs(split("سلمى: واش نتي لاباس مريم: الحمد لله سلمى: علاش مريم : والو")) == [
+        ("واش نتي لاباس", "سلمى"),
+        ("الحمد لله", "مريم"),
+        ("علاش", "سلمى"),
+        ("والو", "مريم"),
+    ]
+    # a longer name keeps its words: "علي" alone is not taken for "الحاج علي"
+    assert pairs(split("الحاج علي: فين كنتي علي: هنا الحاج علي : مزيان")) == [
+        ("فين كنتي علي: هنا", "الحاج علي"),
+        ("مزيان", "الحاج علي"),
+    ]
+
+
+def test_one_turn_per_row_datasets_know_their_speakers_across_rows():
+    frame = split(
+        "سلمى : واش نتي لاباس؟",
+        "مريم : لاباس الحمد لله",
+        "سلمى : مزيان",
+        "مريم: صافي",
+        "ملاحظة: هاد القصة واقعية.",
+    )
+    assert pairs(frame) == [
+        ("واش نتي لاباس؟", "سلمى"),
+        ("لاباس الحمد لله", "مريم"),
+        ("مزيان", "سلمى"),
+        ("صافي", "مريم"),
+        # used once: a plain colon, split as before
+        ("ملاحظة", None),
+        ("هاد القصة واقعية.", None),
+    ]
+
+
 # --- generated dialogues ---------------------------------------------------------------
 
 WORDS = ["واش", "كيداير", "مزيان", "بزاف", "ديال", "الدار", "غادي", "نمشي", "دابا", "شنو"]
