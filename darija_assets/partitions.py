@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import dagster as dg
 
 from darija_assets.llm.tasks.labels import DEFAULT_LABELS
@@ -21,3 +24,17 @@ SOURCE_REGISTRY = load_registry()
 source_partitions = dg.StaticPartitionsDefinition(SOURCE_REGISTRY.partition_keys())
 emotion_partitions = dg.StaticPartitionsDefinition(list(EMOTIONS))
 model_partitions = dg.StaticPartitionsDefinition(list(MODEL_PRESETS))
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def with_source_problems(fn: F) -> F:
+    """Append the sources file's problems (rejected entries, an unreadable file, undeclared
+    sources with data) to ``fn``'s docstring, which Dagster shows as the asset's description:
+    a name refused as a partition key leaves no partition behind to fail, so the UI says it
+    here. Apply it under ``@dg.asset``."""
+    if SOURCE_REGISTRY.problems:
+        lines = "\n".join(f"- {problem}" for problem in SOURCE_REGISTRY.problems)
+        fn.__doc__ = f"{fn.__doc__ or ''}\n\n**Problems in the source registry:**\n\n{lines}"
+    return fn

@@ -341,11 +341,14 @@ def test_the_code_location_loads_with_bad_entries_and_keeps_the_builtins(tmp_pat
     probe = (
         "import json, dagster as dg; from darija_assets.definitions import defs; "
         "node = defs.resolve_asset_graph().get(dg.AssetKey('raw_corpus')); "
-        "print(json.dumps(node.partitions_def.get_partition_keys()))"
+        "print(json.dumps([node.partitions_def.get_partition_keys(), node.description]))"
     )
     done = _run([sys.executable, "-c", probe], _env(tmp_path, sources), tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout) == ["sample", "9esa", "posts", "typo"]
+    keys, description = json.loads(done.stdout)
+    assert keys == ["sample", "9esa", "posts", "typo"]
+    # the UI shows the asset's description: the refused name is listed there
+    assert f"{sources}: entry 1 ('wa...old') rejected" in description
     assert f"{sources}: entry 1 ('wa...old') rejected" in done.stderr
     assert "did you mean 'format'" in done.stderr
 

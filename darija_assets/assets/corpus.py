@@ -16,7 +16,7 @@ from darija_assets.assets.metadata import (
     scalar_stats,
     write_quarantine,
 )
-from darija_assets.partitions import source_partitions
+from darija_assets.partitions import source_partitions, with_source_problems
 from darija_assets.resources import CrawlerResource, StorageResource
 from darija_assets.sources import Source, get_source
 from darija_assets.storage import write_parquet
@@ -85,6 +85,7 @@ def _acquire(context, source: Source, layout, crawler: CrawlerResource, pipes, p
         ),
     ],
 )
+@with_source_problems
 def raw_corpus(
     context: dg.AssetExecutionContext,
     storage: StorageResource,
