@@ -66,7 +66,8 @@ def test_bf16_export_writes_bf16_weights(tmp_path, tiny_base, tiny_adapter):
     )
     (weights_file,) = (result.target / "merged").glob("*.safetensors")
     with safe_open(str(weights_file), "pt") as weights:
-        assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} == {"torch.bfloat16"}
+        names = weights.keys()  # safe_open handles are not iterable
+        assert {str(weights.get_tensor(k).dtype) for k in names} == {"torch.bfloat16"}
 
 
 def test_modelfile_has_template_stops_parameters_and_darija_system(exported, tiny_adapter):
@@ -80,7 +81,7 @@ def test_modelfile_has_template_stops_parameters_and_darija_system(exported, tin
     assert '{{ "<start_of_turn>user\\n" }}' in template
     assert '{{ "<start_of_turn>model\\n" }}' in template
     assert '{{ "<end_of_turn>\\n" }}' in template
-    assert "Patient says: \\\"" in template
+    assert 'Patient says: \\"' in template
     assert template.count("{{- range") == 1 and template.count("{{- end }}") == 2
 
 
