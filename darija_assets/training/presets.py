@@ -122,9 +122,9 @@ PRESETS: dict[str, Preset] = {
         # epochs at a high rate let the embedded default at least pick up Darija words.
         epochs=3.0,
         # A step budget: 3 epochs of a real-size corpus (5,600 pairs) would be 8,400 steps.
-        # On the shared 2-core machine 100 steps took ~80 s and one evaluation of 200
-        # examples ~30 s (benchmarks/measure_training.py), so a run stays under ten minutes;
-        # the bundled sample's pairs end their 3 epochs before the budget.
+        # On the shared 2-core machine 100 steps took 40 to 80 s and one evaluation of 200
+        # examples 4 to 30 s, depending on the load (benchmarks/measure_training.py), so a
+        # run stays under ten minutes; the bundled sample's pairs end their 3 epochs first.
         max_steps=500,
         lr=1e-2,
         optimizer="adamw_torch",
