@@ -245,8 +245,15 @@ def _import_option_fields() -> dict[str, Any]:
     """The importer options a file source may set, with their defaults."""
     from darija_assets.text.importers import ImportOptions
 
+    def default(f: dataclasses.Field) -> Any:
+        if f.default is not dataclasses.MISSING:
+            return f.default
+        if f.default_factory is not dataclasses.MISSING:
+            return f.default_factory()
+        return None
+
     return {
-        f.name: f.default
+        f.name: default(f)
         for f in dataclasses.fields(ImportOptions)
         if f.name != "crawled_at"  # set by the import itself
     }
@@ -288,8 +295,10 @@ def _file_options(entry: dict[str, Any]) -> dict[str, Any]:
             )
     if options.get("fmt") is not None and options["fmt"] not in READERS:
         raise SourceError(f"unknown format {options['fmt']!r}; known: {sorted(READERS)}")
-    if "date_order" in options and options["date_order"] not in ("DMY", "MDY"):
-        raise SourceError(f"date_order must be 'DMY' or 'MDY', not {options['date_order']!r}")
+    if options.get("date_order") not in (None, "DMY", "MDY"):
+        raise SourceError(
+            f"date_order must be 'DMY' or 'MDY' (or left out), not {options['date_order']!r}"
+        )
     if "text_field" in options and not options["text_field"]:
         raise SourceError("'text_field' must name a field")
     return options
