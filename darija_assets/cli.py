@@ -43,9 +43,12 @@ def run_all(sources: list[str], emotions: list[str], models: list[str]) -> int:
 
     from darija_assets.classifier import DEFAULT_KIND
     from darija_assets.definitions import defs
+    from darija_assets.recovery import recover_dead_runs, worker_tags
 
     home = _ensure_dagster_home()
     instance = dg.DagsterInstance.get()
+    # A run killed earlier would keep its pool slot and block these runs forever.
+    recover_dead_runs(instance, print)
     plan = [("corpus_job", p) for p in sources]
     # the default student; it reports itself skipped when only lexicon labels exist
     plan += [("classifier_job", DEFAULT_KIND)]
@@ -56,7 +59,7 @@ def run_all(sources: list[str], emotions: list[str], models: list[str]) -> int:
     for job_name, partition in plan:
         print(f"==> {job_name} [{partition}]", flush=True)
         result = defs.get_job_def(job_name).execute_in_process(
-            partition_key=partition, instance=instance, raise_on_error=False
+            partition_key=partition, instance=instance, raise_on_error=False, tags=worker_tags()
         )
         status = "ok" if result.success else "FAILED"
         failures += not result.success

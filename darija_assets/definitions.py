@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 
 from darija_assets.assets import classifier, corpus, labels, therapy, training, translations
+from darija_assets.recovery import dead_run_sensor, executor
 from darija_assets.resources import CrawlerResource, LLMResource, StorageResource, secret
 from darija_assets.schedules import build_recrawl_schedule
 
@@ -51,6 +52,9 @@ defs = dg.Definitions(
     ),
     jobs=[corpus_job, therapy_job, training_job, classifier_job],
     schedules=[build_recrawl_schedule(corpus_job)],
+    sensors=[dead_run_sensor],
+    # Dagster's default executor that also fails dead runs before queuing for a pool
+    executor=executor,
     resources={
         "storage": StorageResource(),
         "crawler": CrawlerResource(),

@@ -27,6 +27,13 @@ class StorageResource(dg.ConfigurableResource):
 
     data_dir: str | None = None  # None: $DARIJA_DATA_DIR, else ./data
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # Every step uses storage, so this is where a step worker learns it must end
+        # with its run worker (see darija_assets.recovery).
+        from darija_assets.recovery import end_step_worker_with_run_worker
+
+        end_step_worker_with_run_worker(context)
+
     def layout(self) -> Layout:
         return Layout(self.data_dir)
 
