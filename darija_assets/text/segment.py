@@ -258,48 +258,56 @@ def split_sentences(
     rows = rows.with_columns(dialogue.alias("dialogue"))
     # Narration rows split in one pass. Dialogue rows are cut into pieces first (a turn
     # runs from its label to the next label or the end of its line; the rest are narration
-    # lines), each split by its own rules.
+    # lines), and each kind of piece is split by its own rules in its own pass.
     narration = (
         rows.lazy()
         # a blank row splits into one blank fragment, which is not a segment
         .filter(~pl.col("dialogue") & pl.col("text").str.contains(r"\S"))
         .select(
             *ROW_ID,
+            pl.lit(0, pl.UInt32).alias("piece_no"),
             pl.lit(None, pl.String).alias("label"),
             split_expr(pl.col("text")).alias("sentence"),
         )
     )
     piece = pl.col("piece")
-    label = piece.str.extract(f"^([^{SPEAKER_END}]*){SPEAKER_END}", 1)
-    body = piece.str.replace(f"^[^{SPEAKER_END}]*{SPEAKER_END}", "")
-    dialogue = (
+    pieces = (
         rows.lazy()
         .filter("dialogue")
-        .select(
-            *ROW_ID,
-            marked.str.split("\n").alias("piece"),
-        )
+        .select(*ROW_ID, marked.str.split("\n").alias("piece"))
         .explode("piece")
         .filter(piece.str.contains(r"\S"))
+        .with_row_index("piece_no")
+        .with_columns(piece.str.extract(f"^([^{SPEAKER_END}]*){SPEAKER_END}", 1).alias("label"))
+        .collect(engine="streaming")
+    )
+    is_turn = pl.col("label").is_not_null()
+    body = piece.str.replace(f"^[^{SPEAKER_END}]*{SPEAKER_END}", "")
+    narration_lines = (
+        pieces.lazy()
+        .filter(~is_turn)
+        .select(*ROW_ID, "piece_no", "label", split_expr(piece).alias("sentence"))
+    )
+    turns = (
+        pieces.lazy()
+        .filter(is_turn)
         .select(
             "row",
             "url",
             "source",
-            pl.coalesce(label, "speaker").alias("speaker"),
-            label.alias("label"),
-            pl.when(label.is_null())
-            .then(split_expr(body))
-            .otherwise(split_expr(body, TURN_BOUNDARY_RE))
-            .alias("sentence"),
+            pl.col("label").alias("speaker"),
+            "piece_no",
+            "label",
+            split_expr(body, TURN_BOUNDARY_RE).alias("sentence"),
         )
     )
     # One streaming query (it splits batches of rows on every core) flattens the fragments
-    # in row order (sorting rows and pieces, far fewer than fragments) and marks those with
+    # in order (sorting rows and pieces, far fewer than fragments) and marks those with
     # text; the next numbers them per row and hashes them: hashing every fragment here, in
     # parallel, costs less than hashing the kept ones after.
     fragments = (
-        pl.concat([narration, dialogue])
-        .sort("row", maintain_order=True)
+        pl.concat([narration, narration_lines, turns])
+        .sort("row", "piece_no")
         .explode("sentence")
         .with_columns(pl.col("sentence").str.contains(HAS_TEXT_RE).alias("has_text"))
         .collect(engine="streaming")
