@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from darija_assets.assets import classifier, corpus, labels, therapy, training, translations
+from darija_assets.assets import (
+    classifier,
+    corpus,
+    labels,
+    serving,
+    therapy,
+    training,
+    translations,
+)
 from darija_assets.recovery import dead_run_sensor, executor
 from darija_assets.resources import CrawlerResource, LLMResource, StorageResource, secret
 from darija_assets.schedules import build_recrawl_schedule
@@ -30,6 +38,11 @@ training_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(training.tokenized_dataset, training.lora_adapter),
     description="Tokenize the pairs for one model preset and train its LoRA adapter.",
 )
+serving_job = dg.define_asset_job(
+    "serving_job",
+    selection=dg.AssetSelection.assets(serving.adapter_eval, serving.model_export),
+    description="Gate one preset's adapter against its base, then export it for Ollama and vLLM.",
+)
 classifier_job = dg.define_asset_job(
     "classifier_job",
     selection=dg.AssetSelection.assets(classifier.emotion_classifier),
@@ -48,9 +61,9 @@ def _llm(**overrides) -> LLMResource:
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [corpus, labels, therapy, translations, training, classifier]
+        [corpus, labels, therapy, translations, training, classifier, serving]
     ),
-    jobs=[corpus_job, therapy_job, training_job, classifier_job],
+    jobs=[corpus_job, therapy_job, training_job, classifier_job, serving_job],
     schedules=[build_recrawl_schedule(corpus_job)],
     sensors=[dead_run_sensor],
     # Dagster's default executor that also fails dead runs before queuing for a pool

@@ -11,5 +11,8 @@ GRAPH_ASSETS = frozenset(
         "lora_adapter",
         # beyond the card's eight: the student classifier of issue 12
         "emotion_classifier",
+        # issue 15: the evaluation gate and the export for Ollama and vLLM
+        "adapter_eval",
+        "model_export",
     }
 )

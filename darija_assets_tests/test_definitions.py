@@ -24,6 +24,9 @@ HEAVY_MODULES = (
     "datasets",
     "sklearn",
     "matplotlib",
+    # the serving stage's browser test and any UI library for the chat page
+    "playwright",
+    "gradio",
 )
 
 

@@ -1,0 +1,60 @@
+"""adapter_eval and model_export as Dagster materializations on the tiny preset."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import dagster as dg
+
+from darija_assets.assets.serving import adapter_eval, model_export
+from darija_assets.resources import StorageResource
+from darija_assets.storage import Layout
+from darija_assets_tests.serving.test_evaluate import build_dataset
+
+
+def test_gate_and_export_materialize_for_tiny(tmp_path, tiny_base, tiny_adapter):
+    layout = Layout(tmp_path / "data")
+    shutil.copytree(tiny_base, layout.artifact("base_model", "tiny"))
+    shutil.copytree(tiny_adapter, layout.artifact("lora_adapter", "tiny"))
+    build_dataset(
+        layout.artifact("tokenized_dataset", "tiny"), layout.artifact("base_model", "tiny"), 0.2
+    )
+    result = dg.materialize(
+        [adapter_eval, model_export],
+        partition_key="tiny",
+        resources={"storage": StorageResource(data_dir=str(layout.root))},
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"adapter_eval": {"config": {"n_prompts": 2, "max_new_tokens": 4}}}},
+    )
+    assert result.success
+
+    evaluation = result.asset_materializations_for_node("adapter_eval")[0].metadata
+    assert evaluation["split"].value.startswith("test split")
+    assert evaluation["prompts"].value == 2
+    assert "adapter_eval_loss" in evaluation and "base_perplexity" in evaluation
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "eval_gate"
+    assert check.severity == dg.AssetCheckSeverity.WARN  # report-only for tiny
+    assert check.metadata["report_only"].value is True
+    report = json.loads((layout.artifact("adapter_eval", "tiny") / "report.json").read_text())
+    assert set(report["gate"]) >= {"arabic_script_share", "stopped_share", "loss_improvement"}
+
+    exported = result.asset_materializations_for_node("model_export")[0].metadata
+    assert exported["merged"].value is True
+    assert "llama.cpp" in exported["skipped_gguf"].value
+    assert (layout.artifact("model_export", "tiny") / "merged" / "model.safetensors").exists()
+    assert "<end_of_turn>" in exported["modelfile"].value
+
+
+def test_no_adapter_is_a_clear_failure(tmp_path):
+    result = dg.materialize(
+        [adapter_eval],
+        partition_key="tiny",
+        resources={"storage": StorageResource(data_dir=str(tmp_path))},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert "materialize lora_adapter first" in failure.message
