@@ -41,7 +41,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import dagster as dg
-import psutil
 from dagster._core.events import DagsterEventType, JobFailureData, RunFailureReason
 
 #: run tags naming the run worker: its host name, its pid, its start time (s since epoch)
@@ -78,6 +77,8 @@ class WorkerProcess:
 
     @classmethod
     def current(cls) -> WorkerProcess:
+        import psutil
+
         return cls(socket.gethostname(), os.getpid(), psutil.Process().create_time())
 
     @classmethod
@@ -108,11 +109,15 @@ class WorkerProcess:
 
 
 def _alive(pid: int, same_start: Callable[[float], bool]) -> bool:
+    import psutil  # here, not at load: the code location stays quick to load
+
     try:
         process = psutil.Process(pid)
         return process.status() != psutil.STATUS_ZOMBIE and same_start(process.create_time())
     except psutil.NoSuchProcess:
         return False
+    except psutil.AccessDenied:
+        return True  # cannot tell: never judge a process dead on a guess
 
 
 def worker_tags() -> dict[str, str]:
@@ -171,7 +176,11 @@ def recover_dead_runs(
             continue
         if _step_worker_alive(instance, run.run_id) is not None:
             continue  # an orphaned step worker ends itself within a second: judge it next time
+        # read again: a worker that ended normally since the list was read recorded its end
+        run = instance.get_run_by_id(run.run_id) or run
         failed = not run.is_finished
+        if not failed and run.run_id not in holding:
+            continue
         if failed:
             message = (
                 f"run worker process {worker.pid} on {worker.host} is gone; "
