@@ -6,15 +6,15 @@ ends the step cleanly and the next run continues (``runner.run_task``).
 
 Default limits (free tiers; override any of them in the LLM resource's config):
 
-=====================  =========================  ====  =======  =====  =======
-backend                model                      RPM   TPM      RPD    TPD
-=====================  =========================  ====  =======  =====  =======
-gemini                 gemini-2.5-flash           10    250,000  250    --
-gemini                 gemini-2.0-flash           15    1000000  1,500  --
-groq                   llama-3.3-70b-versatile    30    12,000   1,000  100,000
-groq                   llama-3.1-8b-instant       30    6,000    14400  500,000
-openai (any server)    any                        --    --       --     --
-=====================  =========================  ====  =======  =====  =======
+=====================  =========================  ====  =========  ======  =======
+backend                model                      RPM   TPM        RPD     TPD
+=====================  =========================  ====  =========  ======  =======
+gemini                 gemini-2.5-flash           10    250,000    250     --
+gemini                 gemini-2.0-flash           15    1,000,000  1,500   --
+groq                   llama-3.3-70b-versatile    30    12,000     1,000   100,000
+groq                   llama-3.1-8b-instant       30    6,000      14,400  500,000
+openai (any server)    any                        --    --         --      --
+=====================  =========================  ====  =========  ======  =======
 
 Sources, read 2026-12-06 through the stored copies available here (no live network):
 Gemini, https://ai.google.dev/gemini-api/docs/rate-limits ("Requests per day (RPD)
@@ -28,8 +28,9 @@ operator set: none by default here.
 The ledger is a small JSON file beside the answer cache. It counts the requests and
 tokens *this machine* sent per vendor day and keeps the last quota the vendor reported
 in response headers, and when a daily quota was found exhausted until. Other clients of
-the same vendor project spend the same quota without this ledger knowing: the vendor's
-own 429 stays the final word.
+the same vendor project spend the same quota without this ledger knowing, and two
+processes writing the file at once can lose a few counts: the vendor's own 429 stays the
+final word.
 """
 
 from __future__ import annotations
