@@ -147,6 +147,18 @@ def _openai(stub: StubServer, **options) -> LLMResource:
     )
 
 
+def _forget_answers(corpus: Layout) -> None:
+    """A fresh answer cache and quota ledger (the SQLite file with its WAL companions)."""
+    answers = cache_path(corpus)
+    for path in (
+        answers,
+        answers.with_name(answers.name + "-wal"),
+        answers.with_name(answers.name + "-shm"),
+        corpus.cache("llm_quota_ledger.json"),
+    ):
+        path.unlink(missing_ok=True)
+
+
 def _labelled_keys(corpus: Layout) -> list[str]:
     return pl.read_parquet(corpus.table("teacher_labels", "sample"))["sentence_id"].to_list()
 
@@ -179,8 +191,7 @@ def test_a_daily_quota_ends_the_step_cleanly_and_the_next_run_finishes_it(corpus
     sentence_ids = pl.read_parquet(corpus.table("sentences", "sample"))["sentence_id"]
     assert len(sentence_ids) > 2 * LABEL_BATCH
     # a fresh cache: nothing answered yet by this teacher
-    for path in (cache_path(corpus), corpus.cache("llm_quota_ledger.json")):
-        path.unlink(missing_ok=True)
+    _forget_answers(corpus)
     with StubServer(lexicon_label_teacher) as stub:
         stub.requests_per_day = 2
         first = _materialize(
@@ -220,7 +231,7 @@ def test_overriding_only_the_base_url_in_run_config_keeps_the_key(corpus, instan
     """Reproduced first: with the key set through EnvVar and run config naming only
     groq_base_url, the step used to label offline without a word."""
     monkeypatch.setenv("GROQ_API_KEY", FAKE_KEY)
-    cache_path(corpus).unlink(missing_ok=True)  # so the teacher is asked
+    _forget_answers(corpus)  # so the teacher is asked
     configured = LLMResource(groq_api_key=dg.EnvVar("GROQ_API_KEY"))
     with StubServer(lexicon_label_teacher) as stub:
         run_config = {
@@ -258,7 +269,7 @@ def test_a_configured_backend_that_cannot_run_fails_unless_fallback(corpus, inst
 
 
 def test_a_teacher_that_answers_only_garbage_fails_the_step_with_reasons(corpus, instance):
-    cache_path(corpus).unlink(missing_ok=True)
+    _forget_answers(corpus)
     with StubServer(lambda _request: "Sorry, I cannot do that.") as stub:
         result = dg.materialize(
             [teacher_labels],
