@@ -3,6 +3,8 @@
     darija-assets run-all                 every asset on the embedded defaults
     darija-assets run-all --source 9esa   the live site instead of the bundled one
     darija-assets chat --model tiny       talk to the adapter trained for a preset
+    darija-assets serve --model tiny      the same in a web chat (http://127.0.0.1:8765),
+                                          conversations kept in SQLite
     darija-assets classify "جملة"         the student classifier's label and confidence
     darija-assets classify --file in.jsonl --out out.jsonl   label a JSONL file in batches
     darija-assets teachers                the LLM backends, their limits, today's quota left,
@@ -54,6 +56,8 @@ def run_all(sources: list[str], emotions: list[str], models: list[str]) -> int:
     plan += [("classifier_job", DEFAULT_KIND)]
     plan += [("therapy_job", p) for p in emotions]
     plan += [("training_job", p) for p in models]
+    # the evaluation gate against the base, then the Ollama/vLLM export
+    plan += [("serving_job", p) for p in models]
 
     failures = 0
     for job_name, partition in plan:
@@ -65,8 +69,37 @@ def run_all(sources: list[str], emotions: list[str], models: list[str]) -> int:
         failures += not result.success
         print(f"<== {job_name} [{partition}] {status} (run {result.run_id})", flush=True)
     print(f"\n{len(plan) - failures}/{len(plan)} runs succeeded; runs are in {home}.")
+    _print_gate_reports(models)
     print("Browse them with: make dev   (then open http://127.0.0.1:3000)")
     return failures
+
+
+def _print_gate_reports(models: list[str]) -> None:
+    """Print each preset's adapter_eval report (the eval gate), where one was written."""
+    import json
+
+    from darija_assets.assets.serving import REPORT_FILE
+    from darija_assets.serving.evaluate import format_gate_report
+    from darija_assets.storage import Layout
+
+    for model in models:
+        path = Layout().artifact("adapter_eval", model) / REPORT_FILE
+        if path.exists():
+            print("\n" + format_gate_report(json.loads(path.read_text(encoding="utf-8"))))
+        else:
+            print(f"\neval gate [{model}]: no report (adapter_eval did not run)")
+
+
+def serve(preset_name: str, host: str, port: int, db: str | None) -> int:
+    """Start the chat page for the adapter lora_adapter[preset_name] wrote."""
+    from darija_assets.serving.chat_app import serve as serve_chat
+
+    try:
+        serve_chat(preset_name, host=host, port=port, db=db)
+    except FileNotFoundError as missing:
+        print(f"{missing}: materialize lora_adapter first", file=sys.stderr)
+        return 1
+    return 0
 
 
 def chat(preset_name: str, message: str | None) -> int:
@@ -221,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     talk.add_argument("--model", default="tiny", help="model preset whose adapter to load")
     talk.add_argument("--message", help="ask once and exit (default: interactive)")
 
+    web = commands.add_parser("serve", help="a web chat with a trained adapter")
+    web.add_argument("--model", default="tiny", help="model preset whose adapter to load")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8765)
+    web.add_argument("--db", help="SQLite file (default: <data dir>/chat/<model>.sqlite)")
+
     from darija_assets.llm.cache import COLUMNS
 
     answers = commands.add_parser(
@@ -270,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failures else 0
     if args.command == "chat":
         return chat(args.model, args.message)
+    if args.command == "serve":
+        return serve(args.model, args.host, args.port, args.db)
     if args.command == "cache":
         return cache_command(args)
     if args.command == "teachers":

@@ -45,6 +45,17 @@ GATE_THRESHOLDS: dict[str, tuple[str, float]] = {
     "loss_improvement": (">", 0.0),
 }
 
+#: the generation figures of ``ModelReport.shares``, in report order
+SHARE_NAMES = (
+    "arabic_script_share",
+    "stopped_share",
+    "refusal_share",
+    "english_share",
+    "empty_share",
+    "mean_answer_tokens",
+    "mean_answer_chars",
+)
+
 # Refusals as instruction-tuned models word them, in the languages our users write.
 _REFUSALS = re.compile(
     r"\b(?:i can ?not|i can't|i cannot|i'm sorry,? but|i am sorry,? but|as an ai|"
@@ -284,3 +295,30 @@ def sample_table(report: EvalReport, limit: int = 5) -> list[Mapping[str, str]]:
         }
         for a, b in list(zip(report.adapter.generations, report.base.generations))[:limit]
     ]
+
+
+def format_gate_report(report: Mapping[str, Any]) -> str:
+    """The ``report.json`` adapter_eval writes, as lines for a terminal: the split, the
+    adapter's and base's figures side by side, each gate check, one sample answer."""
+    figures = report["figures"]
+    mode = "report-only" if report.get("report_only") else "blocking"
+    head = f"eval gate [{report['preset']}] ({mode}) on the {report['split']} split"
+    lines = [
+        f"{head}, {report['examples']} examples:",
+        f"  {'':24}{'adapter':>10}{'base':>10}",
+    ]
+    for name in ("eval_loss", "perplexity", *SHARE_NAMES):
+        adapter, base = figures.get(f"adapter_{name}"), figures.get(f"base_{name}")
+        if adapter is not None:
+            lines.append(f"  {name:24}{adapter:>10.3f}{base:>10.3f}")
+    for name, check in report["gate"].items():
+        verdict = "pass" if check["passed"] else "FAIL"
+        lines.append(
+            f"  {verdict:4}  {name} = {check['value']:.3f} ({check['op']} {check['threshold']})"
+        )
+    for row in report.get("sample", [])[:1]:
+        lines.append(f"  sample prompt: {row['prompt'][-80:]!r}")
+        lines.append(
+            f"  adapter: {row['adapter_answer'][:80]!r}  base: {row['base_answer'][:80]!r}"
+        )
+    return "\n".join(lines)

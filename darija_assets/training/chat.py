@@ -6,6 +6,8 @@ Loads the base model, puts the LoRA adapter on top, writes the message into the
 same user turn the adapter was trained on (instruction, then
 ``Patient says: "..."``), and generates until the template's end-of-turn token.
 Without ``--message`` it reads one message per line until EOF or an empty line.
+A message about suicide, self-harm or abuse gets the crisis guard's fixed answer
+(``darija_assets.serving.crisis``) and never reaches the model.
 """
 
 from __future__ import annotations
@@ -83,9 +85,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=0.0)
     args = parser.parse_args(argv)
 
+    from darija_assets.serving.crisis import default_guard
+
     model, tokenizer = load(args.base, args.adapter)
+    guard = default_guard()
 
     def reply(message: str) -> None:
+        verdict = guard.check(message)
+        if verdict.crisis:  # the fixed, reviewed answer, before any model is asked
+            print(verdict.answer, flush=True)
+            return
         answer = ask(
             model,
             tokenizer,

@@ -58,3 +58,24 @@ def test_no_adapter_is_a_clear_failure(tmp_path):
     assert not result.success
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "materialize lora_adapter first" in failure.message
+
+
+def test_gate_report_prints_for_the_terminal(tmp_path):
+    from darija_assets.serving.evaluate import format_gate_report
+
+    report = {
+        "preset": "tiny",
+        "split": "test",
+        "examples": 3,
+        "report_only": True,
+        "figures": {"adapter_eval_loss": 1.5, "base_eval_loss": 7.0, "adapter_stopped_share": 1.0,
+                    "base_stopped_share": 0.0},
+        "gate": {"stopped_share": {"value": 1.0, "op": ">=", "threshold": 0.9, "passed": True},
+                 "english_share": {"value": 0.5, "op": "<=", "threshold": 0.1, "passed": False}},
+        "sample": [{"prompt": "p", "adapter_answer": "الله يكون معاك", "base_answer": "x"}],
+    }  # fmt: skip
+    text = format_gate_report(report)
+    assert "eval gate [tiny] (report-only) on the test split, 3 examples" in text
+    assert "eval_loss" in text and "1.500" in text and "7.000" in text
+    assert "pass  stopped_share" in text and "FAIL  english_share" in text
+    assert "الله يكون معاك" in text
