@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -333,9 +333,11 @@ def run_task(
     stats["limiter_wait_s"] = round(stats["limiter_wait_s"], 3)
     stats["rate_limit_wait_s"] = round(run.waited_s, 3)
     if run.unanswered:
+        causes = Counter(run.unanswered.values())
         raise IncompleteRun(
             f"{len(run.unanswered)} of {len(unique)} items got no answer from "
-            f"{teachers[-1].name}; answered ones are cached, run again to continue",
+            f"{teachers[-1].name}; answered ones are cached, run again to continue. Last errors: "
+            + "; ".join(f"{n} x {cause}" for cause, n in causes.most_common(3)),
             result,
             dict(run.unanswered),
         )

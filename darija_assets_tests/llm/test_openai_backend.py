@@ -190,3 +190,19 @@ def test_the_stub_speaks_the_chat_completions_error_body(stub):
         model="m", messages=[{"role": "user", "content": json.dumps([{"id": "1", "text": "x"}])}]
     )
     assert answer.choices[0].message.content == lexicon_teacher(stub.requests[-1])
+
+
+def test_an_incomplete_run_says_why_in_its_message():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    backend = make_backend("openai", base_url=url, model="m", api_key=FAKE_KEY, timeout_s=2)
+    with pytest.raises(IncompleteRun) as refused:
+        run_task(LabelTask(), darija_items(3), backend, None, max_transport_retries=0, **FAST)
+    message = str(refused.value)
+    assert message.startswith("3 of 3 items got no answer from openai")
+    assert f"Last errors: 3 x 1 transport failures, last: openai connection refused at {url}" in (
+        message
+    )
+    assert FAKE_KEY not in message
