@@ -91,13 +91,16 @@ def _table(rows: list[dict], columns: dict[str, str]) -> dg.MetadataValue:
     deps=[dg.AssetDep(teacher_labels, partition_mapping=dg.AllPartitionMapping())],
     group_name="classifier",
     kinds={"sklearn", "pytorch"},
-    check_specs=[
-        checks.spec(
-            "emotion_classifier",
-            CHECK_NAME,
-            "Held-out macro-F1 beats always predicting the most frequent training label.",
-        )
-    ],
+    check_specs=checks.partitioned(
+        classifier_partitions,
+        [
+            checks.spec(
+                "emotion_classifier",
+                CHECK_NAME,
+                "Held-out macro-F1 beats always predicting the most frequent training label.",
+            )
+        ],
+    ),
 )
 def emotion_classifier(
     context: dg.AssetExecutionContext, config: ClassifierConfig, storage: StorageResource

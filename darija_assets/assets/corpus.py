@@ -76,14 +76,20 @@ def _acquire(context, source: Source, layout, crawler: CrawlerResource, pipes, p
     partitions_def=source_partitions,
     group_name="corpus",
     kinds={"scrapy", "polars"},
-    check_specs=[
-        checks.spec(
-            "raw_corpus", "not_empty", "The crawl or import produced chapters.", blocking=True
-        ),
-        checks.spec(
-            "raw_corpus", "no_mojibake", "No text decoded with the wrong charset.", blocking=True
-        ),
-    ],
+    check_specs=checks.partitioned(
+        source_partitions,
+        [
+            checks.spec(
+                "raw_corpus", "not_empty", "The crawl or import produced chapters.", blocking=True
+            ),
+            checks.spec(
+                "raw_corpus",
+                "no_mojibake",
+                "No text decoded with the wrong charset.",
+                blocking=True,
+            ),
+        ],
+    ),
 )
 @with_source_problems
 def raw_corpus(
@@ -143,15 +149,18 @@ def raw_corpus(
     deps=[raw_corpus],
     group_name="corpus",
     kinds={"polars"},
-    check_specs=[
-        checks.spec("clean_text", "not_empty", "Cleaning left some text.", blocking=True),
-        checks.spec(
-            "clean_text",
-            "arabic_script_ratio",
-            f"At least {checks.MIN_ARABIC_SCRIPT_RATIO:.0%} of the source's letters are Arabic script.",
-            blocking=True,
-        ),
-    ],
+    check_specs=checks.partitioned(
+        source_partitions,
+        [
+            checks.spec("clean_text", "not_empty", "Cleaning left some text.", blocking=True),
+            checks.spec(
+                "clean_text",
+                "arabic_script_ratio",
+                f"At least {checks.MIN_ARABIC_SCRIPT_RATIO:.0%} of the source's letters are Arabic script.",
+                blocking=True,
+            ),
+        ],
+    ),
 )
 def clean_text(
     context: dg.AssetExecutionContext, config: CleanConfig, storage: StorageResource
@@ -195,14 +204,19 @@ def clean_text(
     deps=[clean_text],
     group_name="corpus",
     kinds={"polars"},
-    check_specs=[
-        checks.spec("sentences", "not_empty", "Segmentation produced sentences.", blocking=True),
-        checks.spec(
-            "sentences",
-            "duplicate_ratio",
-            f"At most {checks.MAX_DUPLICATE_RATIO:.0%} of split sentences were exact duplicates.",
-        ),
-    ],
+    check_specs=checks.partitioned(
+        source_partitions,
+        [
+            checks.spec(
+                "sentences", "not_empty", "Segmentation produced sentences.", blocking=True
+            ),
+            checks.spec(
+                "sentences",
+                "duplicate_ratio",
+                f"At most {checks.MAX_DUPLICATE_RATIO:.0%} of split sentences were exact duplicates.",
+            ),
+        ],
+    ),
 )
 def sentences(
     context: dg.AssetExecutionContext, config: SentenceConfig, storage: StorageResource

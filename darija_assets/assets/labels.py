@@ -48,24 +48,27 @@ class LabelConfig(dg.Config):
     group_name="labels",
     kinds={"llm", "polars"},
     pool="llm",
-    check_specs=[
-        checks.spec(
-            "teacher_labels",
-            "labels_in_label_set",
-            "Every label is in the label set.",
-            blocking=True,
-        ),
-        checks.spec(
-            "teacher_labels",
-            "quarantine_ratio",
-            f"At most {checks.MAX_QUARANTINE_RATIO:.0%} of sentences were quarantined.",
-        ),
-        checks.spec(
-            "teacher_labels",
-            "complete",
-            "Every sentence was answered (warns when a quota or the wait budget stopped the run).",
-        ),
-    ],
+    check_specs=checks.partitioned(
+        source_partitions,
+        [
+            checks.spec(
+                "teacher_labels",
+                "labels_in_label_set",
+                "Every label is in the label set.",
+                blocking=True,
+            ),
+            checks.spec(
+                "teacher_labels",
+                "quarantine_ratio",
+                f"At most {checks.MAX_QUARANTINE_RATIO:.0%} of sentences were quarantined.",
+            ),
+            checks.spec(
+                "teacher_labels",
+                "complete",
+                "Every sentence was answered (warns when a quota or the wait budget stopped the run).",
+            ),
+        ],
+    ),
 )
 def teacher_labels(
     context: dg.AssetExecutionContext,

@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from darija_assets import checks
 from darija_assets.assets.training import lora_adapter
 from darija_assets.partitions import model_partitions
 from darija_assets.resources import StorageResource
@@ -51,16 +52,19 @@ def _adapter_dir(layout, preset_name: str) -> Path:
     deps=[lora_adapter],
     group_name="serving",
     kinds={"pytorch"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "eval_gate",
-            asset="adapter_eval",
-            description="The adapter answers in Arabic script, stops, does not refuse or switch "
-            "to English, and beats its base's loss on the held-out split (thresholds: "
-            "darija_assets.serving.evaluate.GATE_THRESHOLDS; report-only for tiny).",
-            blocking=True,
-        )
-    ],
+    check_specs=checks.partitioned(
+        model_partitions,
+        [
+            dg.AssetCheckSpec(
+                "eval_gate",
+                asset="adapter_eval",
+                description="The adapter answers in Arabic script, stops, does not refuse or switch "
+                "to English, and beats its base's loss on the held-out split (thresholds: "
+                "darija_assets.serving.evaluate.GATE_THRESHOLDS; report-only for tiny).",
+                blocking=True,
+            )
+        ],
+    ),
 )
 def adapter_eval(
     context: dg.AssetExecutionContext, config: EvalConfig, storage: StorageResource

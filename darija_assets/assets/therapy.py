@@ -44,14 +44,17 @@ def read_all_partitions(
     group_name="therapy",
     kinds={"llm", "polars"},
     pool="llm",
-    check_specs=[
-        checks.spec("therapy_pairs", "quota_met", "The partition reached its quota of pairs."),
-        checks.spec(
-            "therapy_pairs",
-            "quarantine_ratio",
-            f"At most {checks.MAX_QUARANTINE_RATIO:.0%} of answers were quarantined.",
-        ),
-    ],
+    check_specs=checks.partitioned(
+        emotion_partitions,
+        [
+            checks.spec("therapy_pairs", "quota_met", "The partition reached its quota of pairs."),
+            checks.spec(
+                "therapy_pairs",
+                "quarantine_ratio",
+                f"At most {checks.MAX_QUARANTINE_RATIO:.0%} of answers were quarantined.",
+            ),
+        ],
+    ),
 )
 def therapy_pairs(
     context: dg.AssetExecutionContext,

@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from darija_assets import checks
 from darija_assets.assets.metadata import distribution, scalar_stats
 from darija_assets.assets.therapy import read_all_partitions, therapy_pairs
 from darija_assets.assets.translations import translations
@@ -116,14 +117,17 @@ def _tokenizer_corpus(layout, pairs: pl.DataFrame) -> Iterator[str]:
     ],
     group_name="training",
     kinds={"huggingface"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            "answer_only_loss",
-            asset="tokenized_dataset",
-            description="Every example trains on some answer tokens and on nothing but answer tokens.",
-            blocking=True,
-        )
-    ],
+    check_specs=checks.partitioned(
+        model_partitions,
+        [
+            dg.AssetCheckSpec(
+                "answer_only_loss",
+                asset="tokenized_dataset",
+                description="Every example trains on some answer tokens and on nothing but answer tokens.",
+                blocking=True,
+            )
+        ],
+    ),
 )
 def tokenized_dataset(
     context: dg.AssetExecutionContext, config: TokenizeConfig, storage: StorageResource
@@ -248,14 +252,10 @@ def lora_adapter(
             "eval_examples": result.eval_examples,
             "validation_examples": result.validation_examples,
             **scalar_stats(result.metrics),
-            # a step logs train loss, eval loss or both: NaN marks the one it did not log
+            # a step logs train loss, eval loss or both: null marks the one it did not log
+            # (NaN is not JSON, and the UI could not parse such a row)
             "loss_curve": dg.MetadataValue.table(
-                records=[
-                    dg.TableRecord(
-                        {k: float("nan") if row[k] is None else row[k] for k in LOSS_COLUMNS}
-                    )
-                    for row in curve
-                ],
+                records=[dg.TableRecord({k: row[k] for k in LOSS_COLUMNS}) for row in curve],
                 schema=dg.TableSchema(
                     columns=[
                         dg.TableColumn(k, "int" if k == "step" else "float") for k in LOSS_COLUMNS

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from darija_assets import checks
 from darija_assets.assets.metadata import preview, scalar_stats, write_quarantine
 from darija_assets.assets.teaching import (
     as_runner_backend,
@@ -27,13 +28,16 @@ class TranslationConfig(dg.Config):
     group_name="therapy",
     kinds={"llm", "polars"},
     pool="llm",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "translated",
-            asset="translations",
-            description="A translator was available and translated the pairs (warns when skipped).",
-        )
-    ],
+    check_specs=checks.partitioned(
+        emotion_partitions,
+        [
+            dg.AssetCheckSpec(
+                "translated",
+                asset="translations",
+                description="A translator was available and translated the pairs (warns when skipped).",
+            )
+        ],
+    ),
 )
 def translations(
     context: dg.AssetExecutionContext,

@@ -1,0 +1,122 @@
+"""What the UI receives from real materializations: metadata that parses as strict JSON,
+and check results recorded per partition.
+
+The UI reads metadata through GraphQL as JSON: a NaN anywhere (a float, a table cell)
+is not JSON, and the UI shows "Could not parse record" in its place."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+from dagster._serdes import serialize_value
+
+from darija_assets.definitions import defs
+from darija_assets.partitions import EMOTIONS
+
+
+def _strict_json(value: object) -> None:
+    """Raise ValueError when ``value`` (any metadata value) serialises to non-strict JSON."""
+
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    json.loads(serialize_value(value), parse_constant=refuse)
+
+
+def test_strict_json_refuses_nan_in_a_table_cell():
+    table = dg.MetadataValue.table(
+        records=[dg.TableRecord({"loss": float("nan")})],
+        schema=dg.TableSchema(columns=[dg.TableColumn("loss", "float")]),
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        _strict_json(table)
+    _strict_json(dg.MetadataValue.table(records=[dg.TableRecord({"loss": None})]))
+
+
+def test_every_check_of_a_partitioned_asset_carries_its_partitions():
+    repository = defs.get_repository_def()
+    checked = 0
+    for asset in repository.assets_defs_by_key.values():
+        for spec in asset.check_specs:
+            assert spec.partitions_def == asset.partitions_def, spec.key
+            checked += 1
+    assert checked >= 10  # every stage declares checks
+
+
+#: a short training run that still logs both train and eval losses, on different steps
+TRAINING_CONFIG = {
+    "ops": {"lora_adapter": {"config": {"max_steps": 6, "eval_steps": 4, "eval_max_examples": 8}}}
+}
+
+
+@pytest.fixture(scope="module")
+def demo_results(tmp_path_factory, monkeypatch_module):
+    for key in ("GEMINI_API_KEY", "GROQ_API_KEY", "DARIJA_LOCAL_MODEL", "DARIJA_SOURCES"):
+        monkeypatch_module.delenv(key, raising=False)
+    monkeypatch_module.setenv("DARIJA_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch_module.setenv("HF_HUB_OFFLINE", "1")
+    plan = [("corpus_job", "sample", None)]
+    plan += [("therapy_job", emotion, None) for emotion in EMOTIONS]
+    plan += [("training_job", "tiny", TRAINING_CONFIG)]
+    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
+        yield [
+            (
+                partition,
+                defs.get_job_def(job).execute_in_process(
+                    partition_key=partition,
+                    instance=instance,
+                    run_config=config,
+                    raise_on_error=False,
+                ),
+            )
+            for job, partition, config in plan
+        ]
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.mark.slow
+def test_every_metadata_value_of_the_demo_is_strict_json(demo_results):
+    seen = set()
+    for _, result in demo_results:
+        for event in result.get_asset_materialization_events():
+            materialization = event.step_materialization_data.materialization
+            for key, value in materialization.metadata.items():
+                asset = materialization.asset_key.to_user_string()
+                try:
+                    _strict_json(value)
+                except ValueError as err:
+                    raise AssertionError(f"{asset} metadata {key!r}: {err}") from err
+                seen.add(asset)
+        for evaluation in result.get_asset_check_evaluations():
+            for key, value in evaluation.metadata.items():
+                _strict_json(value)
+    assert {"raw_corpus", "teacher_labels", "therapy_pairs", "lora_adapter"} <= seen
+
+
+@pytest.mark.slow
+def test_the_loss_curve_has_train_and_eval_rows_without_nan(demo_results):
+    _, training = demo_results[-1]
+    adapter = training.asset_materializations_for_node("lora_adapter")[0]
+    rows = [r.data for r in adapter.metadata["loss_curve"].value.records]
+    assert len(rows) >= 6
+    assert any(r["eval_loss"] is not None for r in rows)
+    # a step that logged only its train loss has null, not NaN, for the eval loss
+    assert any(r["eval_loss"] is None and r["train_loss"] is not None for r in rows)
+
+
+@pytest.mark.slow
+def test_check_results_carry_the_partition_they_judged(demo_results):
+    quota = {}
+    for partition, result in demo_results:
+        for evaluation in result.get_asset_check_evaluations():
+            assert evaluation.partition == partition, evaluation.asset_check_key
+            if evaluation.asset_check_key.name == "quota_met":
+                quota[partition] = evaluation.passed
+    assert set(quota) == set(EMOTIONS)
