@@ -15,8 +15,9 @@ So every run of this code location says who runs it, and anyone can tell whether
   (:data:`WORKER_TAGS`; the start time tells a reused pid apart). ``darija-assets``
   passes the same tags to the runs it executes in process.
 - A step worker (a child process of the run worker) ends itself when the run worker is
-  gone (:func:`end_step_worker_with_run_worker`), so an orphaned step never keeps
-  working for a run that is about to be failed. Every step resumes from its own durable
+  gone, and ends its own children (a Scrapy crawl) with it
+  (:func:`end_step_worker_with_run_worker`), so an orphaned step never keeps working for
+  a run that is about to be failed. Every step resumes from its own durable
   progress, so nothing is lost.
 - :func:`recover_dead_runs` fails every unfinished run recorded on *this* host whose run
   worker and step workers are all gone, with the event "run worker process <pid> on
@@ -33,6 +34,7 @@ events (every Dagster event records the pid that emitted it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -55,6 +57,8 @@ _START_TIME_TOLERANCE_S = 1.0
 _ORPHAN_POLL_S = 1.0
 #: how often a running run, and the daemon's sensor, look for dead runs
 SWEEP_INTERVAL_S = 15
+#: how long an orphaned step worker's own children (a Scrapy crawl) get to stop
+CHILD_GRACE_S = 10.0
 #: the exit status of a step worker that ended because its run worker died (EX_SOFTWARE)
 ORPHAN_EXIT_CODE = 70
 
@@ -216,25 +220,39 @@ def end_step_worker_with_run_worker(context: dg.InitResourceContext) -> None:
     if worker is None or worker.pid == os.getpid() or worker.pid != os.getppid():
         return
     _watching.set()
+
+    def farewell() -> None:
+        instance.report_engine_event(orphan_message(os.getpid(), worker.pid), run)
+
     threading.Thread(
-        target=_exit_when_orphaned,
-        args=(worker.pid, instance, run),
-        name="run-worker-watch",
-        daemon=True,
+        target=exit_when_orphaned, args=(worker.pid, farewell), name="run-worker-watch", daemon=True
     ).start()
 
 
 _watching = threading.Event()
 
 
-def _exit_when_orphaned(parent_pid: int, instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+def exit_when_orphaned(parent_pid: int, farewell: Callable[[], object]) -> None:
+    """Block until this process's parent ``parent_pid`` is gone (the process is handed to
+    another parent), then call ``farewell``, end this process's own children (SIGTERM,
+    which Scrapy takes as a graceful stop, then SIGKILL after :data:`CHILD_GRACE_S`) and
+    exit with :data:`ORPHAN_EXIT_CODE`. Nothing else is flushed on purpose: every step
+    keeps its progress in atomic writes and SQLite."""
+    import psutil
+
     while os.getppid() == parent_pid:
         time.sleep(_ORPHAN_POLL_S)
-    # The run worker died: its child was handed to another parent. Nothing else is
-    # flushed on purpose: every step keeps its progress in atomic writes and SQLite.
     try:
-        instance.report_engine_event(orphan_message(os.getpid(), parent_pid), run)
-    finally:  # end even if the event cannot be written
+        farewell()
+        children = psutil.Process().children()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.terminate()
+        _, alive = psutil.wait_procs(children, timeout=CHILD_GRACE_S)
+        for child in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+    finally:  # end even if the event cannot be written or a child cannot be signalled
         os._exit(ORPHAN_EXIT_CODE)
 
 

@@ -130,6 +130,40 @@ def test_an_ended_run_that_still_holds_a_slot_gives_it_back(instance):
     assert _slot_holders(instance) == set()
 
 
+# A step worker whose run worker died: the step worker ends, and ends its own children.
+STEP_WORKER = """
+import os, subprocess, sys
+from darija_assets.recovery import exit_when_orphaned
+crawl = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+print(os.getpid(), crawl.pid, flush=True)
+exit_when_orphaned(os.getppid(), lambda: print("farewell", flush=True))
+"""
+RUN_WORKER = f"""
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", {STEP_WORKER!r}])
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_an_orphaned_step_worker_ends_itself_and_its_children():
+    run_worker = subprocess.Popen(
+        [sys.executable, "-c", RUN_WORKER], stdout=subprocess.PIPE, text=True
+    )
+    step_pid, crawl_pid = map(int, run_worker.stdout.readline().split())
+    assert _running(step_pid) and _running(crawl_pid)
+    run_worker.kill()
+    run_worker.wait()
+    assert run_worker.stdout.readline().strip() == "farewell"
+    _wait(lambda: not _running(step_pid) and not _running(crawl_pid), 30, "end of the orphans")
+
+
 # -- real runs: the CLI and dagster dev ------------------------------------------------------
 
 
