@@ -109,9 +109,11 @@ def turn_markers(tokenizer: Any) -> TurnMarkers:
     user_suffix = _between(bare, _USER, None)
     assistant_prefix = prompted[len(bare) :]
     assistant_suffix = _between(full, _ASSISTANT, None)
+    from jinja2 import TemplateError
+
     try:
         with_system = render([{"role": "system", "content": _SYSTEM}] + user)
-    except Exception:  # Gemma-style templates raise on a system turn: fold it into a user turn
+    except TemplateError:  # Gemma-style templates raise on a system turn: fold it into a user turn
         system_prefix = system_suffix = None
     else:
         start = with_system[: with_system.index(_SYSTEM)]
@@ -246,7 +248,7 @@ def gguf_converter() -> Path | None:
 def _readme(preset: Preset, base: str, adapter_dir: Path, result: ExportResult) -> str:
     served = "darija"
     merged_line = (
-        "ollama create darija-{name} -f Modelfile   # FROM ./merged".format(name=preset.name)
+        f"ollama create darija-{preset.name} -f Modelfile   # FROM ./merged"
         if result.merged
         else f"ollama create darija-{preset.name} -f Modelfile   # FROM the base + ADAPTER"
     )
@@ -254,9 +256,9 @@ def _readme(preset: Preset, base: str, adapter_dir: Path, result: ExportResult) 
         ""
         if Path(base).is_dir()
         else (
-            "The base is a Hub model: download it first (HF_TOKEN if it is gated) and point "
-            "`FROM` in the Modelfile at that directory:\n\n"
-            f"    huggingface-cli download {base} --local-dir base\n\n"
+            "The base is a Hub model: download it beside the Modelfile first (HF_TOKEN if it is "
+            "gated); the Modelfile's `FROM ./base` reads it there:\n\n"
+            f"    huggingface-cli download {base} --local-dir {result.target}/base\n\n"
         )
     )
     skipped = "".join(f"- {part}: skipped, {why}\n" for part, why in result.skipped.items())
@@ -344,7 +346,9 @@ def export_model(
         template = ollama_template(turn_markers(tokenizer))
         (building / "Modelfile").write_text(
             modelfile(
-                source="./merged" if result.merged else base,
+                # Ollama reads FROM as a path or an Ollama model name, never a Hub id:
+                # a Hub base goes to ./base first (the README says how)
+                source="./merged" if result.merged else (base if Path(base).is_dir() else "./base"),
                 adapter=None if result.merged else str(adapter_dir),
                 template=template,
                 stops=stop_tokens(tokenizer),

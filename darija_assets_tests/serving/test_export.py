@@ -120,8 +120,13 @@ def test_hub_base_is_not_merged_and_says_why(tmp_path, tiny_adapter, monkeypatch
     )
     assert not result.merged and "Hub id" in result.skipped["merged"]
     text = (result.target / "Modelfile").read_text(encoding="utf-8")
-    assert text.startswith(f"FROM MBZUAI-Paris/Atlas-Chat-2B\nADAPTER {tiny_adapter}\n")
-    assert "huggingface-cli download" in (result.target / "README.md").read_text()
+    assert text.startswith(f"FROM ./base\nADAPTER {tiny_adapter}\n")
+    readme = (result.target / "README.md").read_text()
+    assert (
+        f"huggingface-cli download MBZUAI-Paris/Atlas-Chat-2B --local-dir {result.target}/base"
+        in readme
+    )
+    assert "vllm serve MBZUAI-Paris/Atlas-Chat-2B --enable-lora" in readme
 
 
 def test_missing_adapter_is_a_clear_error(tmp_path, tiny_base):
