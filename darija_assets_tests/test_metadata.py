@@ -64,7 +64,7 @@ def demo_results(tmp_path_factory, monkeypatch_module):
         yield [
             (
                 partition,
-                defs.get_job_def(job).execute_in_process(
+                defs.resolve_job_def(job).execute_in_process(
                     partition_key=partition,
                     instance=instance,
                     run_config=config,
@@ -120,3 +120,72 @@ def test_check_results_carry_the_partition_they_judged(demo_results):
             if evaluation.asset_check_key.name == "quota_met":
                 quota[partition] = evaluation.passed
     assert set(quota) == set(EMOTIONS)
+
+
+def _latest_metadata(results, asset: str) -> dict:
+    found = {}
+    for _, result in results:
+        for event in result.get_asset_materialization_events():
+            materialization = event.step_materialization_data.materialization
+            if materialization.asset_key == dg.AssetKey(asset):
+                found = {k: v.value for k, v in materialization.metadata.items()}
+    assert found, f"{asset} was not materialized"
+    return found
+
+
+TABLE_ASSETS = ("raw_corpus", "clean_text", "sentences", "teacher_labels", "therapy_pairs")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asset", TABLE_ASSETS)
+def test_table_assets_carry_row_count_and_column_schema(demo_results, asset):
+    import polars as pl
+
+    meta = _latest_metadata(demo_results, asset)
+    written = pl.read_parquet(meta["dagster/uri"])
+    assert meta["dagster/row_count"] == written.height
+    assert [c.name for c in meta["dagster/column_schema"].columns] == written.columns
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "asset,key",
+    [
+        ("teacher_labels", "label_distribution"),
+        ("therapy_pairs", "all_emotions"),
+        ("lora_adapter", "loss_chart"),
+    ],
+)
+def test_charts_are_embedded_png_images(demo_results, asset, key):
+    import base64
+
+    markdown = _latest_metadata(demo_results, asset)[key]
+    prefix = "(data:image/png;base64,"
+    assert prefix in markdown
+    encoded = markdown.split(prefix, 1)[1].rstrip(")")
+    assert base64.b64decode(encoded).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.slow
+def test_therapy_pairs_sums_pairs_over_every_emotion(demo_results):
+    import polars as pl
+
+    meta = _latest_metadata(demo_results, "therapy_pairs")
+    folder = pl.read_parquet(meta["dagster/uri"])  # the last emotion's table
+    assert meta["pairs_all_emotions"] >= folder.height
+    total = 0
+    for _, result in demo_results:
+        for m in result.asset_materializations_for_node("therapy_pairs"):
+            total += m.metadata["dagster/row_count"].value
+    assert meta["pairs_all_emotions"] == total
+
+
+def test_arabic_preview_cells_are_isolated_right_to_left():
+    import polars as pl
+
+    from darija_assets.assets.metadata import PDI, RLI, preview
+
+    frame = pl.DataFrame({"sentence": ["واش نتا لاباس؟", "hello"], "label": ["Joy", "Neutral"]})
+    lines = preview(frame, ["sentence", "label"]).value.splitlines()
+    assert f"| {RLI}واش نتا لاباس؟{PDI} | Joy |" == lines[2]
+    assert "| hello | Neutral |" == lines[3]

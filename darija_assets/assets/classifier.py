@@ -10,13 +10,11 @@ a student must not imitate unless asked), the asset reports itself skipped with 
 reason instead of training on the lexicon's rules or failing the run.
 """
 
-import base64
-
 import dagster as dg
 
 from darija_assets import checks
 from darija_assets.assets.labels import teacher_labels
-from darija_assets.assets.metadata import scalar_stats
+from darija_assets.assets.metadata import chart, scalar_stats
 from darija_assets.assets.therapy import read_all_partitions
 from darija_assets.classifier import KINDS
 from darija_assets.partitions import source_partitions
@@ -174,10 +172,7 @@ def emotion_classifier(
                     "support": "int",
                 },
             ),
-            "confusion_matrix": dg.MetadataValue.md(
-                "![confusion matrix](data:image/png;base64,"
-                f"{base64.b64encode(png).decode('ascii')})"
-            ),
+            "confusion_matrix": chart(png, "confusion matrix"),
             "label_distribution": _table(
                 [{"label": k, **v} for k, v in report.label_distribution.items()],
                 {"label": "string", "train": "int", "held_out": "int"},

@@ -14,6 +14,7 @@ from darija_assets.assets.metadata import (
     fail_if_all_quarantined,
     preview,
     scalar_stats,
+    table_metadata,
     write_quarantine,
 )
 from darija_assets.partitions import source_partitions, with_source_problems
@@ -127,7 +128,7 @@ def raw_corpus(
             **{f"chapters_{k}": v for k, v in counts.items()},
             "quarantined": n_quarantined,
             **scalar_stats(stats, prefix="crawl_"),
-            "path": dg.MetadataValue.path(str(table)),
+            **table_metadata(merged, table),
         },
         check_results=[
             checks.not_empty("raw_corpus", merged.height, what="chapters"),
@@ -188,7 +189,7 @@ def clean_text(
         metadata={
             **scalar_stats(stats),
             "quarantined": n_quarantined,
-            "path": dg.MetadataValue.path(str(table)),
+            **table_metadata(cleaned, table),
         },
         check_results=[
             checks.not_empty("clean_text", cleaned.height),
@@ -240,7 +241,7 @@ def sentences(
             **scalar_stats(stats),
             "quarantined": n_quarantined,
             "preview": preview(frame, ["sentence_id", "sentence", "speaker"]),
-            "path": dg.MetadataValue.path(str(table)),
+            **table_metadata(frame, table),
         },
         check_results=[
             checks.not_empty("sentences", frame.height),

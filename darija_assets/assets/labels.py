@@ -1,5 +1,6 @@
 """teacher_labels[source]: an emotion label for every sentence, from an LLM teacher."""
 
+from collections import Counter
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -7,7 +8,13 @@ import polars as pl
 
 from darija_assets import checks
 from darija_assets.assets.corpus import sentences
-from darija_assets.assets.metadata import distribution, preview, scalar_stats, write_quarantine
+from darija_assets.assets.metadata import (
+    chart,
+    preview,
+    scalar_stats,
+    table_metadata,
+    write_quarantine,
+)
 from darija_assets.assets.teaching import (
     as_runner_backend,
     choose_teachers,
@@ -15,6 +22,7 @@ from darija_assets.assets.teaching import (
     log_partial,
     teacher_metadata,
 )
+from darija_assets.charts import bar_chart
 from darija_assets.partitions import EMOTIONS, source_partitions
 from darija_assets.resources import LLMResource, StorageResource
 from darija_assets.storage import write_parquet
@@ -125,6 +133,7 @@ def teacher_labels(
                      llm.max_quarantine_ratio)
 
     quarantine_ratio = n_quarantined / len(items) if items else 0.0
+    label_counts = Counter(labelled["label"].to_list())
     return dg.MaterializeResult(
         metadata={
             "labelled": labelled.height,
@@ -134,9 +143,17 @@ def teacher_labels(
             "backends": ", ".join(sorted(set(labelled["backend"].to_list())))
             if labelled.height
             else "none",
-            "label_distribution": distribution(labelled["label"].to_list(), label="label"),
+            "label_distribution": chart(
+                bar_chart(
+                    {k: label_counts.get(k, 0) for k in config.labels},
+                    title=f"Labels of {context.partition_key}",
+                    ylabel="sentences",
+                ),
+                "labels per emotion",
+            ),
             "preview": preview(labelled, ["sentence", "label", "backend"]),
-            "path": dg.MetadataValue.path(str(table)),
+            **table_metadata(labelled, table),
+
         },
         check_results=[
             checks.all_in(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -21,14 +22,48 @@ def write_quarantine(
     return frame.height
 
 
+#: Arabic-script letters (Arabic, its supplements and presentation forms)
+_ARABIC_RE = re.compile(r"[\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufefc]")
+#: Unicode bidi isolates (UAX #9): RIGHT-TO-LEFT ISOLATE ... POP DIRECTIONAL ISOLATE
+RLI, PDI = "\u2067", "\u2069"
+
+
+def bidi_cell(text: str) -> str:
+    """``text`` wrapped in a right-to-left isolate when it holds Arabic script, so the
+    browser lays it out right to left (punctuation on the correct side) without reordering
+    the table around it; other text is returned as it is."""
+    return f"{RLI}{text}{PDI}" if _ARABIC_RE.search(text) else text
+
+
 def preview(frame: pl.DataFrame, columns: list[str], n: int = 10) -> dg.MetadataValue:
-    """The first rows as a Markdown table the UI renders."""
+    """The first rows as a Markdown table the UI renders (cells cut to 120 characters;
+    Arabic cells isolated right to left, see :func:`bidi_cell`)."""
     head = frame.select(columns).head(n)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in head.iter_rows():
-        cells = [str(v).replace("|", "\\|").replace("\n", " ")[:120] for v in row]
+        cells = [bidi_cell(str(v).replace("|", "\\|").replace("\n", " ")[:120]) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def table_metadata(frame: pl.DataFrame, path: Path | str) -> dict[str, object]:
+    """Dagster's standard table metadata for a written Parquet table: ``dagster/row_count``
+    (the asset page's Rows), ``dagster/column_schema`` (its Columns, with polars' dtype
+    names) and ``dagster/uri`` (the file)."""
+    return {
+        "dagster/row_count": frame.height,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()]
+        ),
+        "dagster/uri": dg.MetadataValue.path(str(path)),
+    }
+
+
+def chart(png: bytes, alt: str) -> dg.MetadataValue:
+    """A PNG chart (see darija_assets.charts) shown inline on the asset page."""
+    from darija_assets.charts import markdown_image
+
+    return dg.MetadataValue.md(markdown_image(png, alt))
 
 
 def distribution(

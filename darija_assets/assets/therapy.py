@@ -5,7 +5,14 @@ import polars as pl
 
 from darija_assets import checks
 from darija_assets.assets.labels import teacher_labels
-from darija_assets.assets.metadata import distribution, preview, scalar_stats, write_quarantine
+from darija_assets.assets.metadata import (
+    chart,
+    distribution,
+    preview,
+    scalar_stats,
+    table_metadata,
+    write_quarantine,
+)
 from darija_assets.assets.teaching import (
     as_runner_backend,
     choose_teachers,
@@ -13,6 +20,7 @@ from darija_assets.assets.teaching import (
     log_partial,
     teacher_metadata,
 )
+from darija_assets.charts import bars_against_quota
 from darija_assets.llm.tasks.pairs import DEFAULT_INSTRUCTION
 from darija_assets.partitions import emotion_partitions, source_partitions
 from darija_assets.resources import LLMResource, StorageResource
@@ -36,6 +44,23 @@ def read_all_partitions(
         return None, []
     frames = [pl.read_parquet(layout.table(asset, key)) for key in present]
     return pl.concat(frames, how="diagonal_relaxed"), present
+
+
+def pairs_per_emotion(
+    layout: Layout, quotas: dict[str, int]
+) -> tuple[dict[str, int | None], dict[str, int]]:
+    """Pairs written in each emotion partition (None where it was never materialized) and
+    each emotion's quota, in the partitions' order: one partition alone misleads (Neutral's
+    quota is 0, so its empty table is correct)."""
+    from darija_assets.therapy.selection import resolve_quota
+
+    made: dict[str, int | None] = {}
+    for emotion in emotion_partitions.get_partition_keys():
+        path = layout.table("therapy_pairs", emotion)
+        made[emotion] = (
+            pl.scan_parquet(path).select(pl.len()).collect().item() if path.exists() else None
+        )
+    return made, {e: resolve_quota(e, quotas) for e in made}
 
 
 @dg.asset(
@@ -106,6 +131,7 @@ def therapy_pairs(
     fail_if_unusable("therapy_pairs", pairs.height, result.quarantine["reason"].to_list(),
                      llm.max_quarantine_ratio)
 
+    made, quotas = pairs_per_emotion(layout, config.quotas)
     return dg.MaterializeResult(
         metadata={
             **scalar_stats(stats),
@@ -116,8 +142,15 @@ def therapy_pairs(
             if pairs.height
             else "none",
             "preview": preview(pairs, ["style", "input", "output"], n=6),
+            "all_emotions": chart(
+                bars_against_quota(
+                    made, quotas, title="Pairs per emotion against quota", ylabel="pairs"
+                ),
+                "pairs per emotion against quota",
+            ),
+            "pairs_all_emotions": sum(n or 0 for n in made.values()),
             "export_jsonl": dg.MetadataValue.path(export["path"]),
-            "path": dg.MetadataValue.path(str(table)),
+            **table_metadata(pairs, table),
         },
         check_results=[
             dg.AssetCheckResult(

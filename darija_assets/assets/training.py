@@ -15,9 +15,10 @@ import polars as pl
 from pydantic import Field
 
 from darija_assets import checks
-from darija_assets.assets.metadata import distribution, scalar_stats
+from darija_assets.assets.metadata import chart, distribution, scalar_stats
 from darija_assets.assets.therapy import read_all_partitions, therapy_pairs
 from darija_assets.assets.translations import translations
+from darija_assets.charts import loss_curves
 from darija_assets.partitions import EMOTIONS, model_partitions, source_partitions
 from darija_assets.resources import StorageResource
 from darija_assets.training.dataset import TEST_FRACTION, VALIDATION_FRACTION
@@ -262,6 +263,7 @@ def lora_adapter(
                     ]
                 ),
             ),
+            "loss_chart": chart(loss_curves(curve), "train and eval loss per step"),
             "model_card": dg.MetadataValue.md(
                 (output_dir / "README.md").read_text(encoding="utf-8")
             ),

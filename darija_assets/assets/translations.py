@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from darija_assets import checks
-from darija_assets.assets.metadata import preview, scalar_stats, write_quarantine
+from darija_assets.assets.metadata import preview, scalar_stats, table_metadata, write_quarantine
 from darija_assets.assets.teaching import (
     as_runner_backend,
     choose_teachers,
@@ -95,7 +95,7 @@ def translations(
             **teacher_metadata(choice, result.stats),
             "quarantined": n_quarantined,
             "preview": preview(translated, ["input_en", "output_en"], n=6),
-            "path": dg.MetadataValue.path(str(table)),
+            **table_metadata(translated, table),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -8,7 +8,6 @@ beside the target and swapped in whole, so a crash never leaves half a model.
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import tempfile
@@ -193,24 +192,21 @@ def confusion_matrix_png(evaluation: Evaluation, kind: str) -> bytes:
     """The confusion matrix (counts; rows true, columns predicted) as PNG bytes, drawn on
     matplotlib's Agg canvas (no display, no global backend switch)."""
     import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from sklearn.metrics import ConfusionMatrixDisplay
 
+    from darija_assets.charts import figure, png
+
     size = 1.5 + 0.75 * len(evaluation.labels)
-    figure = Figure(figsize=(size + 1, size), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.subplots()
-    ConfusionMatrixDisplay(np.array(evaluation.confusion), display_labels=evaluation.labels).plot(
-        ax=axes, cmap="Blues", colorbar=True, xticks_rotation=45, values_format="d"
-    )
-    axes.set_title(
-        f"{kind} student: accuracy {evaluation.accuracy:.3f}, macro-F1 {evaluation.macro_f1:.3f}"
-    )
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    with figure(size + 1, size) as fig:
+        axes = fig.subplots()
+        ConfusionMatrixDisplay(
+            np.array(evaluation.confusion), display_labels=evaluation.labels
+        ).plot(ax=axes, cmap="Blues", colorbar=True, xticks_rotation=45, values_format="d")
+        axes.set_title(
+            f"{kind} student: accuracy {evaluation.accuracy:.3f}, "
+            f"macro-F1 {evaluation.macro_f1:.3f}"
+        )
+        return png(fig)
 
 
 def per_class_markdown(evaluation: Evaluation) -> str:
