@@ -168,7 +168,9 @@ _AR_SELF = r"(?:راسي|نفسي|روحي|حياتي)"
 
 ARABIC_PATTERNS: tuple[tuple[str, str], ...] = (
     (SUICIDE, _AR_WANT + r" (?:ان )?(?:ن|ا)?موت"),
-    (SUICIDE, r"(?:اريد|اتمني|نتمني|كنتمني|تمنيت|بغيت) الموت"),
+    (SUICIDE, r"(?:اريد|اتمني|نتمني|كنتمني|تمنيت|بغيت|ارغب في|اود) الموت"),
+    (SUICIDE, r"(?:اتمني|نتمني|كنتمني|تمنيت) (?:لو|كون) (?:ن|ا)?موت"),
+    (SUICIDE, r"(?:ا|ن|سا|س)?نهي (?:حياتي|حياتو|عمري)"),
     (
         SUICIDE,
         r"(?:ن|ا|س|سا)?(?:قتل|نقتل|اقتل|نذبح|اذبح|نشنق|اشنق|نحرق|احرق|نرمي|ارمي|نلوح|نسم) "
@@ -195,21 +197,30 @@ ARABIC_PATTERNS: tuple[tuple[str, str], ...] = (
     (SELF_HARM, r"(?:ايذاء|اذيه|تشويه) (?:النفس|نفسي|الذات)"),
     # "ضربني راسي" is a headache, not a blow: a body part or illness after the verb is no abuse
     (ABUSE, r"(?:ضربني|ضربوني|ضربتني|عنفني|عذبني)(?! (?:راسي|كرشي|ضرسي|قلبي|ظهري|البرد|الضو))"),
-    (ABUSE, r"(?:اغتصبني|اغتصبوني|تحرش بيا|تحرش بي|اعتدي علي|اعتدي عليا|اعتدا عليا|يعتدي علي)"),
+    (
+        ABUSE,
+        r"(?:اغتصبني|اغتصبوني|يغتصبني|تحرش بيا|تحرش بي|اعتدي علي|اعتدي عليا|اعتدا عليا|يعتدي علي)",
+    ),
     (
         ABUSE,
         r"(?:اغتصاب|اغتصبت|تعرضت ل ?(?:الاغتصاب|التحرش|العنف|الاعتداء)|عنف اسري|العنف الاسري|كيتحرش بيا|كيغتاصبني)",
     ),
     (HOPELESSNESS, r"(?:عييت|تعبت|مليت|سئمت) من (?:الدنيا|الحياه|حياتي|كلشي|العيشه)"),
+    # no reason left to live is ideation, not only hopelessness
     (
-        HOPELESSNESS,
-        r"(?:ما ?بقا|لم يعد) (?:عندي|لي) (?:علاش|سبب|معني) ?(?:ن|ا)?(?:عيش|للعيش|للحياه)?",
+        SUICIDE,
+        r"(?:ما ?بقا|ما ?بقاش|لم يعد) (?:عندي|لي) (?:علاش|سبب|معني) ?(?:ن|ا)?(?:عيش|للعيش|للحياه)",
     ),
 )
 
 LATIN_PATTERNS: tuple[tuple[str, str], ...] = (
     # English
-    (SUICIDE, r"\b(?:kill|end|take) (?:my ?self|myself|my (?:own )?life)\b"),
+    (
+        SUICIDE,
+        r"\b(?:kill|end|take|hang|shoot|drown|poison) (?:my ?self|myself|my (?:own )?life)\b",
+    ),
+    (SUICIDE, r"\b(?:overdose|od) on\b|\b(?:slit|slash|cut) my (?:wrists?|throat)\b"),
+    (SUICIDE, r"\bending it all\b|\b(?:couper|tailler|ouvrir) les veines\b"),
     (SUICIDE, r"\bsu[iy]?c[iy]?d(?:e|al|ing|aire|er)?\b|\bsuicid\w*|\bsewer ?slide\b"),
     (SUICIDE, r"\b(?:kms|unalive (?:my ?self|myself|me))\b"),
     (SUICIDE, r"\b(?:want|wanna|going|gonna|wish|ready|need) (?:to )?(?:die|be dead)\b"),
@@ -263,9 +274,9 @@ _AZ_WANT = r"(?:bght|bgh|bgha|bghat|ghd|gh|ghdy|hb|hby|nbgh|rn hb|rn bgh|knbgh|k
 _AZ_SELF = r"(?:rs|rsy|nfs|nfsy|rh|rhy)"
 
 ARABIZI_PATTERNS: tuple[tuple[str, str], ...] = (
-    (SUICIDE, r"\b" + _AZ_WANT + r" (?:n|t|y)?mt\b"),
+    (SUICIDE, r"\b" + _AZ_WANT + r" (?:n|t|y)?mw?t\b"),
     (SUICIDE, r"\bbght (?:l)?mwt\b|\bbght lmt\b"),
-    (SUICIDE, r"(?:qtl|dbh|chnq|hrq) " + _AZ_SELF + r"\b"),
+    (SUICIDE, r"(?:qtl|dbh|chnq|khnq|hrq|sm) " + _AZ_SELF + r"\b"),
     (SUICIDE, r"\b(?:n|kn|ghn|gh n|ghd n)(?:rm|lh) " + _AZ_SELF + r"\b"),
     (SUICIDE, r"\bn?nthr\b|\bnthr\w*|\bntihr\w*"),
     (SUICIDE, r"\bm ?(?:bqt|bq|bqy|bq t)\w* (?:bght|bgh|hb|nbgh)\w* nch\b"),
@@ -277,7 +288,7 @@ ARABIZI_PATTERNS: tuple[tuple[str, str], ...] = (
         ABUSE,
         r"\b(?:k|t|r k|kn|d)?y?(?:drbn|drbny|nfn|nfny|ghtsbn|ghtsbny)\b(?! (?:rs|krch|drs|qlb))",
     ),
-    (ABUSE, r"\b(?:thrch|thrsh) by\b|\bghtsb\w*"),
+    (ABUSE, r"(?:thrch|thrsh) by\b|\bghtsb\w*"),
     (HOPELESSNESS, r"\b(?:yt|tbt|mlt) mn (?:dny|lhy|lhyt|hyt|hyty|klch|lch)\b"),
 )
 
