@@ -19,7 +19,7 @@ from darija_assets.assets import (
 )
 from darija_assets.recovery import dead_run_sensor, executor
 from darija_assets.resources import CrawlerResource, LLMResource, StorageResource, secret
-from darija_assets.schedules import build_recrawl_schedule
+from darija_assets.schedules import build_automation_sensor, build_recrawl_schedule
 
 corpus_job = dg.define_asset_job(
     "corpus_job",
@@ -65,7 +65,7 @@ defs = dg.Definitions(
     ),
     jobs=[corpus_job, therapy_job, training_job, classifier_job, serving_job],
     schedules=[build_recrawl_schedule(corpus_job)],
-    sensors=[dead_run_sensor],
+    sensors=[dead_run_sensor, build_automation_sensor()],
     # Dagster's default executor that also fails dead runs before queuing for a pool
     executor=executor,
     resources={

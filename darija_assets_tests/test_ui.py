@@ -94,3 +94,40 @@ def test_the_recrawl_schedule_is_listed_and_off(webserver):
         s["name"]: s["scheduleState"]["status"] for s in data["schedulesOrError"]["results"]
     }
     assert schedules == {"daily_recrawl": "STOPPED"}
+
+
+def test_a_new_raw_corpus_partition_flows_down_when_automation_is_on(tmp_path):
+    """The eager conditions request clean_text for the re-crawled source only; nothing
+    that spends LLM quota further down is requested before its own upstream exists."""
+    import dagster as dg
+
+    from darija_assets.definitions import defs
+
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.total_requested == 0
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("raw_corpus", partition="sample")
+        )
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=first.cursor
+        )
+        requested = {
+            (key.asset_key.to_user_string(), key.partition_key)
+            for evaluation in result.results
+            for key in evaluation.true_subset.expensively_compute_asset_partitions()
+        }
+    assert ("clean_text", "sample") in requested
+    assert {asset for asset, _ in requested} <= {"clean_text", "sentences", "teacher_labels"}
+    assert {partition for _, partition in requested} == {"sample"}
+
+
+def test_the_automation_sensor_is_listed_and_off(webserver):
+    data = _graphql(
+        webserver,
+        """{ sensorsOrError(repositorySelector: {repositoryName: "__repository__",
+              repositoryLocationName: "darija_assets"}) {
+              ... on Sensors { results { name sensorState { status } } } } }""",
+    )
+    sensors = {s["name"]: s["sensorState"]["status"] for s in data["sensorsOrError"]["results"]}
+    assert sensors["corpus_automation"] == "STOPPED"

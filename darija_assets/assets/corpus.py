@@ -19,6 +19,7 @@ from darija_assets.assets.metadata import (
 )
 from darija_assets.partitions import source_partitions, with_source_problems
 from darija_assets.resources import CrawlerResource, StorageResource
+from darija_assets.schedules import FOLLOW_UPSTREAM
 from darija_assets.sources import Source, get_source
 from darija_assets.storage import write_parquet
 from darija_assets.text.normalize import CleanOptions
@@ -149,6 +150,7 @@ def raw_corpus(
     partitions_def=source_partitions,
     deps=[raw_corpus],
     group_name="corpus",
+    automation_condition=FOLLOW_UPSTREAM,
     kinds={"polars"},
     check_specs=checks.partitioned(
         source_partitions,
@@ -204,6 +206,7 @@ def clean_text(
     partitions_def=source_partitions,
     deps=[clean_text],
     group_name="corpus",
+    automation_condition=FOLLOW_UPSTREAM,
     kinds={"polars"},
     check_specs=checks.partitioned(
         source_partitions,

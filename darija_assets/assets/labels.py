@@ -25,6 +25,7 @@ from darija_assets.assets.teaching import (
 from darija_assets.charts import bar_chart
 from darija_assets.partitions import EMOTIONS, source_partitions
 from darija_assets.resources import LLMResource, StorageResource
+from darija_assets.schedules import FOLLOW_UPSTREAM
 from darija_assets.storage import write_parquet
 
 #: runner columns kept in every label row, beside backend and model
@@ -54,6 +55,7 @@ class LabelConfig(dg.Config):
     partitions_def=source_partitions,
     deps=[sentences],
     group_name="labels",
+    automation_condition=FOLLOW_UPSTREAM,
     kinds={"llm", "polars"},
     pool="llm",
     check_specs=checks.partitioned(

@@ -214,7 +214,11 @@ def lora_adapter(
 ) -> dg.MaterializeResult:
     """A LoRA adapter (QLoRA on CUDA), resumable from its last checkpoint, trained on the
     train split and evaluated on (a capped sample of) the validation split; the test split
-    is never used."""
+    is never used.
+
+    Every preset except ``tiny`` needs a GPU worker (CUDA, the ``gpu`` pool): on a machine
+    without one its partition fails in preflight, before a model loads. `make demo`
+    trains ``tiny`` only; "Materialize all" would start the GPU presets too."""
     from darija_assets.training.preflight import preflight
     from darija_assets.training.trainer import train_adapter
 
