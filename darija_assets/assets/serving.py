@@ -72,10 +72,13 @@ def adapter_eval(
     """The adapter vs its base on the test split: loss, perplexity, and generated answers'
     Arabic-script, stop, refusal and English shares and length."""
     from darija_assets.serving import evaluate
+    from darija_assets.training.preflight import preflight
 
     preset = PRESETS[context.partition_key]
     layout = storage.layout()
     adapter = _adapter_dir(layout, preset.name)
+    # the GPU presets' bases need CUDA (and Hub access): fail in a second, not after a load
+    device = preflight(preset, base_model_location(layout, preset))
     defaults = TINY_EVAL if preset.is_local_tiny else REAL_EVAL
     n_prompts, max_new_tokens, max_examples = (
         chosen or default
@@ -116,6 +119,7 @@ def adapter_eval(
     return dg.MaterializeResult(
         metadata={
             "split": split_note,
+            "device": device,
             "examples": report.examples,
             "prompts": len(report.adapter.generations),
             "max_new_tokens": max_new_tokens,

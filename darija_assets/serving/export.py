@@ -236,6 +236,28 @@ def merge_adapter(base_model: str | Path, adapter_dir: str | Path, dtype: str = 
     return merged.to(getattr(torch, dtype)).eval()
 
 
+#: the safety statement every exported model card opens with
+SAFETY_NOTICE = (
+    "**This model is not a licensed therapist.** It must not be the only help offered to "
+    "someone in distress. Put `darija_assets.serving.crisis.CrisisGuard` in front of it: "
+    "messages about suicide, self-harm or abuse then get a fixed answer that urges contacting "
+    "emergency services (15 / 19 in Morocco, 14 / 17 in Algeria) and a trusted person, "
+    "before the model is asked."
+)
+
+
+def merged_model_card(preset: Preset, base: str, adapter_dir: Path) -> str:
+    """The merged model's card: the safety notice, what was merged, then the adapter's card."""
+    adapter_card = adapter_dir / "README.md"
+    card = adapter_card.read_text(encoding="utf-8") if adapter_card.exists() else ""
+    return (
+        f"# darija-{preset.name} (merged)\n\n{SAFETY_NOTICE}\n\n"
+        f"The LoRA adapter at `{adapter_dir}` merged into `{base}` with peft's "
+        f"`merge_and_unload`, saved in {serving_dtype(preset)}. Crisis answer review: "
+        f"{REVIEW_STATUS}\n\n## The adapter's card\n\n{card}"
+    )
+
+
 def gguf_converter() -> Path | None:
     """llama.cpp's converter script, from $LLAMA_CPP_DIR, or None."""
     directory = os.environ.get(LLAMA_CPP_ENV)
@@ -268,11 +290,9 @@ def _readme(preset: Preset, base: str, adapter_dir: Path, result: ExportResult) 
     )
     return f"""# Serving the `{preset.name}` adapter
 
-This model is **not a licensed therapist**. Messages about suicide, self-harm or abuse must
-get the fixed crisis answer of `darija_assets.serving.crisis` before the model is asked
-(`darija-assets chat` and `darija-assets serve` do this); the Modelfile's SYSTEM prompt
-repeats the guidance for clients that talk to Ollama directly. Crisis answer review:
-{REVIEW_STATUS}
+{SAFETY_NOTICE} `darija-assets chat` and `darija-assets serve` do this; the Modelfile's
+SYSTEM prompt repeats the guidance for clients that talk to Ollama directly. Crisis answer
+review: {REVIEW_STATUS}
 
 {download}## Ollama
 
@@ -320,6 +340,9 @@ def export_model(
             merged = merge_adapter(base, adapter_dir, dtype)
             merged.save_pretrained(building / "merged", safe_serialization=True)
             tokenizer.save_pretrained(building / "merged")
+            (building / "merged" / "README.md").write_text(
+                merged_model_card(preset, base, adapter_dir), encoding="utf-8"
+            )
             result.merged = True
         else:
             result.skipped["merged"] = (

@@ -79,3 +79,23 @@ def test_gate_report_prints_for_the_terminal(tmp_path):
     assert "eval_loss" in text and "1.500" in text and "7.000" in text
     assert "pass  stopped_share" in text and "FAIL  english_share" in text
     assert "الله يكون معاك" in text
+
+
+def test_a_gpu_preset_without_cuda_fails_fast_with_the_reason(tmp_path, tiny_adapter):
+    import torch
+
+    if torch.cuda.is_available():
+        return  # on a GPU worker this preset is allowed to run
+    layout = Layout(tmp_path)
+    shutil.copytree(tiny_adapter, layout.artifact("lora_adapter", "atlas-chat-2b"))
+    result = dg.materialize(
+        [adapter_eval],
+        partition_key="atlas-chat-2b",
+        resources={"storage": StorageResource(data_dir=str(tmp_path))},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    error = result.get_step_failure_events()[0].step_failure_data.error
+    assert error.cause.cls_name == "TrainingUnavailable"
+    assert "CUDA" in error.cause.message

@@ -109,6 +109,8 @@ def test_readme_has_vllm_and_ollama_commands_and_reports_skips(exported, tiny_ad
     assert f"--enable-lora --lora-modules darija={tiny_adapter}" in readme
     assert "ollama create darija-tiny -f Modelfile" in readme
     assert "not a licensed therapist" in readme
+    card = (exported.target / "merged" / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("# darija-tiny (merged)") and "not a licensed therapist" in card
     report = json.loads((exported.target / "export.json").read_text(encoding="utf-8"))
     assert "gguf" in report["skipped"] and "llama.cpp" in report["skipped"]["gguf"]
     assert "merged/model.safetensors" in report["files"]
