@@ -271,6 +271,7 @@ def known_fields(kind: str) -> tuple[str, ...]:
 def _file_options(entry: dict[str, Any]) -> dict[str, Any]:
     """The importer options of a file entry (top-level fields and the older ``extra``)."""
     from darija_assets.text.importers import READERS
+    from darija_assets.text.records import check_options as check_record_options
 
     legacy = entry.get("extra", {})
     if not isinstance(legacy, dict):
@@ -301,6 +302,10 @@ def _file_options(entry: dict[str, Any]) -> dict[str, Any]:
         )
     if "text_field" in options and not options["text_field"]:
         raise SourceError("'text_field' must name a field")
+    try:  # what the records are (text, labels, instructions, parallel) and their options
+        check_record_options(options)
+    except ValueError as err:
+        raise SourceError(str(err)) from None
     return options
 
 

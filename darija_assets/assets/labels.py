@@ -26,6 +26,7 @@ from darija_assets.charts import bar_chart
 from darija_assets.partitions import EMOTIONS, source_partitions
 from darija_assets.resources import LLMResource, StorageResource
 from darija_assets.schedules import FOLLOW_UPSTREAM
+from darija_assets.sources import get_source
 from darija_assets.storage import write_parquet
 
 #: runner columns kept in every label row, beside backend and model
@@ -97,13 +98,23 @@ def teacher_labels(
     from darija_assets.llm.frames import accepted_frame, quarantine_frame
     from darija_assets.llm.runner import run_task
     from darija_assets.llm.tasks.labels import LabelTask
+    from darija_assets.text.records import imported_rows, label_rows
 
     layout = storage.layout()
     frame = pl.read_parquet(layout.table("sentences", context.partition_key))
     task = LabelTask(labels=config.labels, batch_size=config.batch_size)
+    # Labels a file source brought (records "labels", or the emotion of instruction and
+    # parallel records): never sent to a teacher; quarantined when outside the label set.
+    source = get_source(context.partition_key)
+    imported, imported_quarantine = label_rows(
+        frame, imported_rows(source, layout), config.labels,
+        source.extra.get("default_emotion"),
+    )
+    settled = set(imported["sentence_id"]) | set(imported_quarantine["sentence_id"])
     items = [
         WorkItem(key=sid, text=text)
         for sid, text in frame.select("sentence_id", "sentence").iter_rows()
+        if sid not in settled
     ]
     choice = choose_teachers(llm, context.log)
     context.log.info("labelling %d sentences", len(items))
@@ -123,6 +134,8 @@ def teacher_labels(
     sentence_info = frame.select("sentence_id", "sentence", "url", "source")
     provenance = {**LABEL_PROVENANCE, CONFIDENCE_COLUMN: pl.Float64} if plan else LABEL_PROVENANCE
     answers = accepted_frame(result, ("label",), key="sentence_id", extra=provenance)
+    taught = answers.height
+    answers = pl.concat([answers, imported], how="diagonal_relaxed")
     labelled = sentence_info.join(answers, on="sentence_id", maintain_order="left").with_columns(
         pl.lit(datetime.now(timezone.utc).isoformat(timespec="seconds")).alias("labelled_at")
     )
@@ -130,15 +143,18 @@ def teacher_labels(
     quarantined = quarantine_frame(
         result, sentence_info, "teacher_labels", QUARANTINE_SCHEMA, key="sentence_id"
     )
+    taught_reasons = quarantined["reason"].to_list()
+    quarantined = pl.concat([quarantined, imported_quarantine], how="diagonal_relaxed")
     n_quarantined = write_quarantine(layout, "teacher_labels", context.partition_key, quarantined)
-    fail_if_unusable("teacher_labels", labelled.height, quarantined["reason"].to_list(),
-                     llm.max_quarantine_ratio)
+    fail_if_unusable("teacher_labels", taught, taught_reasons, llm.max_quarantine_ratio)
 
     quarantine_ratio = n_quarantined / len(items) if items else 0.0
     label_counts = Counter(labelled["label"].to_list())
     return dg.MaterializeResult(
         metadata={
             "labelled": labelled.height,
+            "imported_labels": imported.height,
+            "imported_labels_quarantined": imported_quarantine.height,
             "quarantined": n_quarantined,
             **scalar_stats(result.stats),
             **teacher_metadata(choice, result.stats),
@@ -155,7 +171,6 @@ def teacher_labels(
             ),
             "preview": preview(labelled, ["sentence", "label", "backend"]),
             **table_metadata(labelled, table),
-
         },
         check_results=[
             checks.all_in(

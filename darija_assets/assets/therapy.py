@@ -89,6 +89,7 @@ def therapy_pairs(
 ) -> dg.MaterializeResult:
     """Empathetic Darija answers in three styles, up to the emotion's quota, traced to their page."""
     from darija_assets.llm.tasks.pairs import TherapyPairTask
+    from darija_assets.text.records import INSTRUCTIONS, imported_of_kind
     from darija_assets.therapy.export import export_original_jsonl
     from darija_assets.therapy.pairs import generate_pairs
 
@@ -102,6 +103,10 @@ def therapy_pairs(
             description="no teacher_labels partition is materialized yet",
             metadata={"hint": "materialize corpus_job for at least one source first"},
         )
+    # Instruction records of file sources count against the quota before anything is asked.
+    every, placed, unplaced = imported_of_kind(INSTRUCTIONS, layout, labels)
+    for reason, n in unplaced.items():
+        context.log.warning("%d imported instruction records are in no partition: %s", n, reason)
     choice = choose_teachers(llm, context.log)
     context.log.info("therapy_pairs[%s] from sources %s", emotion, sources)
     with llm.open_cache(layout) as cache:
@@ -113,6 +118,8 @@ def therapy_pairs(
             quotas=config.quotas,
             seed=config.seed,
             task=TherapyPairTask(config.instruction, batch_size=config.batch_size),
+            imported=placed,
+            exclude_urls=set(every["url"]),
             ledger=llm.open_ledger(layout),
             **llm.runner_options(context.log.info),
         )
@@ -137,6 +144,7 @@ def therapy_pairs(
             **scalar_stats(stats),
             **teacher_metadata(choice, stats),
             "sources": ", ".join(sources),
+            "imported_records_without_partition": sum(unplaced.values()),
             "styles": distribution(pairs["style"].to_list(), label="style"),
             "backends": ", ".join(sorted(set(pairs["backend"].to_list())))
             if pairs.height

@@ -46,12 +46,22 @@ def translations(
     translator: LLMResource,
 ) -> dg.MaterializeResult:
     """Darija -> English translations of each pair's input and output (Groq by default)."""
+    from darija_assets.assets.therapy import read_all_partitions
     from darija_assets.llm.tasks.translate import TranslationTask
+    from darija_assets.partitions import source_partitions
+    from darija_assets.text.records import PARALLEL, imported_of_kind
     from darija_assets.therapy.translations import translate_pairs
 
     emotion = context.partition_key
     layout = storage.layout()
     pairs = pl.read_parquet(layout.table("therapy_pairs", emotion))
+    # Parallel text of file sources joins its emotion's partition as it is, never re-asked.
+    labels, _ = read_all_partitions(
+        layout, "teacher_labels", source_partitions.get_partition_keys()
+    )
+    _, parallel, unplaced = imported_of_kind(PARALLEL, layout, labels)
+    for reason, n in unplaced.items():
+        context.log.warning("%d imported parallel records are in no partition: %s", n, reason)
     # No translator is an honest skip only when the config left the choice to ``auto``;
     # a named translator that cannot run is an error (see choose_teachers).
     choice = choose_teachers(translator, context.log)
@@ -61,13 +71,14 @@ def translations(
             as_runner_backend(choice),
             cache,
             task=TranslationTask(batch_size=config.batch_size),
+            parallel=parallel.filter(pl.col("emotion") == emotion),
             ledger=translator.open_ledger(layout),
             **translator.runner_options(context.log.info),
         )
     log_partial(context.log, "translations", result.stats)
     table = write_parquet(result.translations, layout.table("translations", emotion))
     n_quarantined = write_quarantine(layout, "translations", emotion, result.quarantine)
-    fail_if_unusable("translations", result.translations.height,
+    fail_if_unusable("translations", result.stats["translated"],
                      result.quarantine["reason"].to_list(), translator.max_quarantine_ratio)
     if result.skipped:
         # No honest offline translation exists: an empty table and the reason, never invented text.
@@ -77,6 +88,7 @@ def translations(
                 "status": "skipped",
                 "reason": result.skipped,
                 "translated": 0,
+                "imported_parallel": result.stats.get("imported_parallel", 0),
                 "pairs": pairs.height,
             },
             check_results=[
@@ -100,9 +112,9 @@ def translations(
         check_results=[
             dg.AssetCheckResult(
                 check_name="translated",
-                passed=translated.height == pairs.height,
+                passed=result.stats["translated"] == pairs.height,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"translated": translated.height, "pairs": pairs.height},
+                metadata={"translated": result.stats["translated"], "pairs": pairs.height},
             )
         ],
     )

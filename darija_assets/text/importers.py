@@ -9,6 +9,10 @@ WhatsApp message header among its first DETECT_LINES non-empty lines is read as 
 * ``txt``: one document per block of lines separated by blank lines.
 * ``whatsapp``: an exported chat, one row per message; continuation lines join their message.
 
+A jsonl or csv record can carry more than text (``records``: labels, instruction records,
+parallel text; see text/records.py): its text is a raw_corpus row under its line's url, and
+``import_file_records`` also returns what it carries, one row per record.
+
 WhatsApp exports, as phones write them in any locale:
 
 * Headers: ``21/11/2026, 22:10 - Name: text`` (Android) and ``[21/11/2026, 22:10:05] Name:
@@ -53,6 +57,7 @@ Arabic Windows code page), and the stats say so.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -106,6 +111,27 @@ class ImportOptions:
     #: WhatsApp dates: "DMY" (most phones outside the US) or "MDY" (US); None decides from
     #: the file (see decide_date_order). A four-digit first field is always the year.
     date_order: str | None = None
+    #: what each record is: "text", "labels", "instructions" or "parallel" (text/records.py)
+    records: str = "text"
+    #: labels: the field (column) holding each record's emotion label
+    label_field: str = "label"
+    #: labels, instructions, parallel: label names as written -> names of the label set;
+    #: a null value drops the records with that label (quarantined with the reason)
+    label_map: dict | None = None
+    #: instructions (Alpaca): the instruction, the patient's text and the therapist's answer
+    instruction_field: str = "instruction"
+    input_field: str = "input"
+    output_field: str = "output"
+    #: instructions (chat): the list of turns; None tries "messages", then "conversations"
+    messages_field: str | None = None
+    #: instructions, parallel: the emotion (or category) field; None tries "emotion_tag",
+    #: then "emotion"
+    emotion_field: str | None = None
+    #: instructions, parallel: the emotion of records that have none (None: the teacher's)
+    default_emotion: str | None = None
+    #: parallel: the Darija text and its English translation
+    darija_field: str = "darija"
+    english_field: str = "english"
     #: fixed import time for reproducible tables; None means now
     crawled_at: str | None = None
 
@@ -132,6 +158,8 @@ class _Collector:
         self.stats: dict[str, Any] = {}
         #: the path urls and stats show
         self.shown_path = path
+        #: what records of a kind other than text carry (text/records.py IMPORTED_SCHEMA)
+        self.imported: list[dict[str, Any]] = []
 
     def rename(self, name: str) -> None:
         """Show the file as ``name`` (a chat export's file name can hold a person's name)."""
@@ -183,6 +211,35 @@ class _Collector:
                 "speaker": speaker,
             }
         )
+
+    def take(self, line: int, record: dict[str, Any], options: ImportOptions) -> None:
+        """Add one record of a jsonl or csv file as its kind (``options.records``) says."""
+        from darija_assets.text.records import TEXT, RecordError, parse_record
+
+        try:
+            text, carried = parse_record(record, options)
+        except RecordError as err:
+            self.reject(line, str(err))
+            return
+        if options.records == TEXT:
+            self.add(line, text, record)
+            return
+        # Imported records are traced by their line: the url is always the line's.
+        kept = len(self.rows)
+        self.add(line, text, {k: v for k, v in record.items() if k != "url"})
+        if len(self.rows) > kept:
+            row = self.rows[-1]
+            self.imported.append(
+                {
+                    "url": row["url"],
+                    "line": line,
+                    "file": str(self.shown_path),
+                    "source": self.source,
+                    "records": options.records,
+                    "content_hash": row["content_hash"],
+                    **carried,
+                }
+            )
 
     def frames(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         return (
@@ -239,19 +296,18 @@ def _read_jsonl(lines: list[str], collector: _Collector, options: ImportOptions)
         if not isinstance(record, dict):
             collector.reject(number, f"a JSON {type(record).__name__}, not an object")
             continue
-        text = record.get(options.text_field)
-        if not isinstance(text, str):
-            collector.reject(number, f"no string field {options.text_field!r}")
-            continue
-        collector.add(number, text, record)
+        collector.take(number, record, options)
 
 
 def _read_csv(lines: list[str], collector: _Collector, options: ImportOptions) -> None:
+    from darija_assets.text.records import required_columns
+
     reader = csv.DictReader(io.StringIO("\n".join(lines)))
-    if reader.fieldnames is None or options.text_field not in reader.fieldnames:
-        raise ValueError(
-            f"{collector.path}: CSV header {reader.fieldnames} has no column {options.text_field!r}"
-        )
+    for column in required_columns(options):
+        if reader.fieldnames is None or column not in reader.fieldnames:
+            raise ValueError(
+                f"{collector.path}: CSV header {reader.fieldnames} has no column {column!r}"
+            )
     start = reader.line_num + 1
     for record in reader:
         columns = len(reader.fieldnames)
@@ -262,7 +318,7 @@ def _read_csv(lines: list[str], collector: _Collector, options: ImportOptions) -
             cells = sum(value is not None for value in record.values())
             collector.reject(start, f"{cells} cells where the header has {columns}")
         else:
-            collector.add(start, record[options.text_field], record)
+            collector.take(start, record, options)
         start = reader.line_num + 1
 
 
@@ -825,19 +881,40 @@ def import_file(
     path: str | Path, source: str, options: ImportOptions = ImportOptions()
 ) -> ImportResult:
     """Read one dataset file into raw_corpus rows; see the module docstring."""
+    return import_file_records(path, source, options)[0]
+
+
+def import_file_records(
+    path: str | Path, source: str, options: ImportOptions
+) -> tuple[ImportResult, pl.DataFrame]:
+    """raw_corpus rows, quarantine and stats of one file, and what its records carry
+    (text/records.py IMPORTED_SCHEMA; empty for text records)."""
+    from darija_assets.text.records import IMPORTED_SCHEMA, TEXT, check_options
+
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"source {source!r}: no file at {path}")
+    # only what was set: an option of another kind left at its default is no mistake
+    check_options(
+        {
+            f.name: getattr(options, f.name)
+            for f in dataclasses.fields(options)
+            if getattr(options, f.name) != f.default
+        }
+    )
     crawled_at = options.crawled_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
     collector = _Collector(path, source, crawled_at)
     lines, encoding = decode_lines(path.read_bytes(), collector)
     fmt = options.fmt or detect_format(path, lines)
     if fmt not in READERS:
         raise ValueError(f"{path}: unknown format {fmt!r}; known: {sorted(READERS)}")
+    if options.records != TEXT and fmt not in ("jsonl", "csv"):
+        raise ValueError(f"{path}: records {options.records!r} need a jsonl or csv file, not {fmt}")
     if options.date_order not in (None, "DMY", "MDY"):
         raise ValueError(f"date_order must be 'DMY' or 'MDY', not {options.date_order!r}")
     READERS[fmt](lines, collector, options)
     frame, quarantine = collector.frames()
+    imported = pl.DataFrame(collector.imported, schema=IMPORTED_SCHEMA)
     stats = {
         "path": str(collector.shown_path),
         "format": fmt,
@@ -847,7 +924,18 @@ def import_file(
         "rows_quarantined": quarantine.height,
         **collector.stats,
     }
-    return ImportResult(frame, quarantine.sort("line"), stats)
+    if options.records != TEXT:
+        stats.update(
+            records=options.records,
+            records_with_label=imported["label"].is_not_null().sum(),
+        )
+    return ImportResult(frame, quarantine.sort("line"), stats), imported
+
+
+def _options(source: Source, crawled_at: str | None) -> ImportOptions:
+    if source.kind != "file" or not source.path:
+        raise ValueError(f"source {source.name!r} is not a file source")
+    return ImportOptions(crawled_at=crawled_at, **source.extra)
 
 
 def import_source(source: Source, crawled_at: str | None = None) -> ImportResult:
@@ -857,7 +945,12 @@ def import_source(source: Source, crawled_at: str | None = None) -> ImportResult
     ``sources.load_registry`` checked them from $DARIJA_SOURCES. Raises ValueError for a
     source that is not a file source, TypeError for an option ImportOptions does not have.
     """
-    if source.kind != "file" or not source.path:
-        raise ValueError(f"source {source.name!r} is not a file source")
-    options = ImportOptions(crawled_at=crawled_at, **source.extra)
-    return import_file(source.path, source.name, options)
+    return import_file(source.path, source.name, _options(source, crawled_at))
+
+
+def import_records(
+    source: Source, crawled_at: str | None = None
+) -> tuple[ImportResult, pl.DataFrame]:
+    """``import_source`` and what the source's records carry (labels, instruction
+    records, parallel text: text/records.py IMPORTED_SCHEMA, one row per imported record)."""
+    return import_file_records(source.path, source.name, _options(source, crawled_at))

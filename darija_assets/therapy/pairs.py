@@ -9,7 +9,7 @@ only what was never answered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +72,8 @@ def generate_pairs(
     seed: int | str = DEFAULT_SEED,
     instruction: str = DEFAULT_INSTRUCTION,
     task: TherapyPairTask | None = None,
+    imported: pl.DataFrame | None = None,
+    exclude_urls: Collection[str] = (),
     **runner_options: Any,
 ) -> PairsResult:
     """Build the therapy_pairs partition of ``emotion``.
@@ -83,8 +85,16 @@ def generate_pairs(
     (concurrency, limiter, max_retries, log, on_batch_done, backoff_s, ...). An ``IncompleteRun`` from the runner
     propagates: what was answered is cached, and running again continues.
 
-    Stats keys: emotion, available, quota, selected, shortfall, duplicate_sentences,
-    empty_sentences, style_question, style_advice, style_insight, pairs, and the
+    ``imported``: instruction records of file sources with their ``emotion``
+    (text/records.py ``place_by_emotion``). Those of ``emotion`` come first, as written
+    (backend and style "imported", the file as model, url = file and line), all of them whatever the
+    quota; only the quota's remainder is generated. ``exclude_urls``: the urls of every
+    imported instruction record, whose sentences are never selected for generation.
+
+    Stats keys: emotion, available, quota, imported_pairs, generation_quota (the quota
+    less the imported pairs), selected, shortfall (of the generation quota),
+    duplicate_sentences, empty_sentences, style_question, style_advice, style_insight,
+    pairs (imported and generated), and the
     runner's (items, cache_hits, requests_sent, retries, rate_limited,
     transient_errors, accepted, quarantined, input_tokens, output_tokens,
     limiter_wait_s, elapsed_s, backend, model, duplicate_keys).
@@ -92,7 +102,11 @@ def generate_pairs(
     if quota is None:
         quota = resolve_quota(emotion, quotas)
     task = task or TherapyPairTask(instruction)
-    selected, selection_stats = select_for_emotion(labels_df, emotion, quota, seed)
+    own = _imported_pairs(imported, emotion, task.instruction)
+    if exclude_urls:
+        labels_df = labels_df.filter(~pl.col("url").is_in(list(exclude_urls)))
+    remaining = max(quota - own.height, 0)
+    selected, selection_stats = select_for_emotion(labels_df, emotion, remaining, seed)
     items = [
         task.work_item(row["pair_id"], row["sentence"], row["emotion"], row["style"])
         for row in selected.iter_rows(named=True)
@@ -109,5 +123,38 @@ def generate_pairs(
         .cast(PAIRS_SCHEMA)
     )
     quarantine = quarantine_frame(result, selected, STAGE, QUARANTINE_SCHEMA)
-    stats = {**selection_stats, **result.stats, "pairs": pairs.height}
+    pairs = pl.concat([own, pairs])
+    stats = {
+        **selection_stats,
+        **result.stats,
+        "quota": quota,
+        "imported_pairs": own.height,
+        "generation_quota": remaining,
+        "pairs": pairs.height,
+    }
     return PairsResult(pairs=pairs, quarantine=quarantine, stats=stats)
+
+
+def _imported_pairs(
+    imported: pl.DataFrame | None, emotion: str, default_instruction: str
+) -> pl.DataFrame:
+    """therapy_pairs rows of the imported instruction records of ``emotion``, answers as
+    written; a record without an instruction gets ``default_instruction``."""
+    if imported is None or imported.height == 0:
+        return pl.DataFrame(schema=PAIRS_SCHEMA)
+    from darija_assets.text.records import IMPORTED_BACKEND, record_id
+
+    own = imported.filter(pl.col("emotion") == emotion)
+    ids = [record_id(row) for row in own.iter_rows(named=True)]
+    return (
+        own.with_columns(
+            pl.Series("pair_id", ids, dtype=pl.String),
+            pl.col("instruction").fill_null(default_instruction),
+            pl.lit(IMPORTED_BACKEND).alias("style"),  # the answer is as the file wrote it
+            pl.lit(IMPORTED_BACKEND).alias("backend"),
+            pl.col("file").alias("model"),
+            pl.lit(None, pl.String).alias("sentence_id"),
+        )
+        .select(list(PAIRS_SCHEMA))
+        .cast(PAIRS_SCHEMA)
+    )

@@ -34,6 +34,14 @@ TRANSLATIONS_SCHEMA = {
     "backend": pl.String,
     "model": pl.String,
 }
+#: imported parallel text (backend "imported") adds the Darija and its file and line
+#: (null for translations of pairs); a partition without it keeps TRANSLATIONS_SCHEMA
+PARALLEL_SCHEMA = {
+    **TRANSLATIONS_SCHEMA,
+    "darija": pl.String,
+    "url": pl.String,
+    "source": pl.String,
+}
 QUARANTINE_SCHEMA = {
     "pair_id": pl.String,
     "emotion": pl.String,
@@ -88,21 +96,28 @@ def translate_pairs(
     *,
     skip_reason: str | None = None,
     task: TranslationTask | None = None,
+    parallel: pl.DataFrame | None = None,
     **runner_options: Any,
 ) -> TranslationResult:
     """Translate every therapy pair of ``pairs_df`` (therapy_pairs rows).
 
     ``backend=None`` (or the offline backend) returns a skipped result with
     ``skip_reason`` (default: NO_TRANSLATOR). ``runner_options`` go to ``run_task``.
+    ``parallel``: imported parallel records of this partition's emotion (text/records.py
+    ``place_by_emotion``), added as they are, skipped or not: ``pair_id`` a stable record
+    id, ``darija`` the Darija, ``input_en`` its English, ``output_en`` null, backend
+    "imported", the file as model, ``url`` its file and line. Never sent to a translator.
 
-    Stats keys: pairs, translated, skipped (bool), skip_reason (when skipped), and
+    Stats keys: pairs, translated, imported_parallel (when there is some), skipped (bool),
+    skip_reason (when skipped), and
     when it ran the runner's (items, cache_hits, requests_sent, retries,
     rate_limited, transient_errors, accepted, quarantined, input_tokens,
     output_tokens, limiter_wait_s, elapsed_s, backend, model, duplicate_keys).
     """
     task = task or TranslationTask()
+    imported = _parallel_rows(parallel)
     if backend is None or isinstance(backend, OfflineBackend):
-        return _skipped(pairs_df, skip_reason or NO_TRANSLATOR)
+        return _skipped(pairs_df, skip_reason or NO_TRANSLATOR, imported)
     items = [
         task.work_item(row["pair_id"], row["input"], row["output"])
         for row in pairs_df.select("pair_id", "input", "output").iter_rows(named=True)
@@ -110,7 +125,7 @@ def translate_pairs(
     try:
         result = run_task(task, items, backend, cache, **runner_options)
     except BackendUnavailable as exc:
-        return _skipped(pairs_df, f"{NO_TRANSLATOR} ({exc})")
+        return _skipped(pairs_df, f"{NO_TRANSLATOR} ({exc})", imported)
 
     emotions = pairs_df.select("pair_id", "emotion")
     answers = accepted_frame(result, FIELDS)
@@ -124,15 +139,43 @@ def translate_pairs(
         **result.stats,
         "pairs": pairs_df.height,
         "translated": translations.height,
+        **({"imported_parallel": imported.height} if imported.height else {}),
         "skipped": False,
     }
+    if imported.height:
+        translations = pl.concat([translations, imported], how="diagonal")
     return TranslationResult(translations=translations, quarantine=quarantine, stats=stats)
 
 
-def _skipped(pairs_df: pl.DataFrame, reason: str) -> TranslationResult:
+def _parallel_rows(parallel: pl.DataFrame | None) -> pl.DataFrame:
+    if parallel is None or parallel.height == 0:
+        return pl.DataFrame(schema=TRANSLATIONS_SCHEMA)
+    from darija_assets.text.records import IMPORTED_BACKEND, record_id
+
+    ids = [record_id(row) for row in parallel.iter_rows(named=True)]
+    return parallel.select(
+        pl.Series("pair_id", ids, dtype=pl.String),
+        "emotion",
+        pl.col("english").alias("input_en"),
+        pl.lit(None, pl.String).alias("output_en"),
+        pl.lit(IMPORTED_BACKEND).alias("backend"),
+        pl.col("file").alias("model"),
+        "darija",
+        "url",
+        "source",
+    ).cast(PARALLEL_SCHEMA)
+
+
+def _skipped(pairs_df: pl.DataFrame, reason: str, imported: pl.DataFrame) -> TranslationResult:
     return TranslationResult(
-        translations=pl.DataFrame(schema=TRANSLATIONS_SCHEMA),
+        translations=imported,
         quarantine=pl.DataFrame(schema=QUARANTINE_SCHEMA),
-        stats={"pairs": pairs_df.height, "translated": 0, "skipped": True, "skip_reason": reason},
+        stats={
+            "pairs": pairs_df.height,
+            "translated": 0,
+            **({"imported_parallel": imported.height} if imported.height else {}),
+            "skipped": True,
+            "skip_reason": reason,
+        },
         skipped=reason,
     )
