@@ -175,11 +175,12 @@ def build_app(
             return JSONResponse(
                 {"error": f"a message needs 1 to {MAX_MESSAGE_CHARS} characters"}, status_code=400
             )
+        verdict = guard.check(content)
         try:
-            store.add_message(conversation_id, "user", content)
+            # a crisis message is flagged too, so it never enters a later prompt
+            store.add_message(conversation_id, "user", content, verdict.crisis)
         except NotFound as error:
             return not_found(error)
-        verdict = guard.check(content)
 
         def events() -> Iterator[str]:
             # the guard answers before any model is asked

@@ -13,13 +13,14 @@ from darija_assets_tests.serving.conftest import PATIENT_TEXT, TRAINED_ANSWER
 
 
 class CountingResponder:
-    """The real responder, counting how often the model is asked."""
+    """The real responder, recording each time the model is asked and with what."""
 
     def __init__(self, responder):
-        self.responder, self.calls = responder, 0
+        self.responder, self.calls, self.histories = responder, 0, []
 
     def __call__(self, history):
         self.calls += 1
+        self.histories.append(list(history))
         return self.responder(history)
 
 
@@ -72,6 +73,12 @@ def test_a_crisis_message_gets_the_fixed_answer_and_never_reaches_the_model(clie
     assert client.responder.calls == 0
     stored = client.get(f"/api/conversations/{cid}/messages").json()
     assert stored[1]["content"] == CRISIS_ANSWER and stored[1]["crisis"] is True
+    assert stored[0]["crisis"] is True
+    # the next ordinary message reaches the model, without the crisis exchange in its prompt
+    client.post(f"/api/conversations/{cid}/messages", json={"content": PATIENT_TEXT})
+    assert client.responder.calls == 1 and client.responder.histories[-1] == [
+        {"role": "user", "content": PATIENT_TEXT}
+    ]
 
 
 def test_bad_requests_get_clear_errors(client):
