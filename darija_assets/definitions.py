@@ -10,6 +10,7 @@ import dagster as dg
 
 from darija_assets.assets import (
     classifier,
+    conversations,
     corpus,
     labels,
     serving,
@@ -43,6 +44,11 @@ serving_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(serving.adapter_eval, serving.model_export),
     description="Gate one preset's adapter against its base, then export it for Ollama and vLLM.",
 )
+conversations_job = dg.define_asset_job(
+    "conversations_job",
+    selection=dg.AssetSelection.assets(conversations.conversations),
+    description="Read one chat export or session file as turns and build its training examples.",
+)
 classifier_job = dg.define_asset_job(
     "classifier_job",
     selection=dg.AssetSelection.assets(classifier.emotion_classifier),
@@ -61,9 +67,9 @@ def _llm(**overrides) -> LLMResource:
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [corpus, labels, therapy, translations, training, classifier, serving]
+        [corpus, labels, therapy, translations, training, classifier, serving, conversations]
     ),
-    jobs=[corpus_job, therapy_job, training_job, classifier_job, serving_job],
+    jobs=[corpus_job, therapy_job, training_job, classifier_job, serving_job, conversations_job],
     schedules=[build_recrawl_schedule(corpus_job)],
     sensors=[dead_run_sensor, build_automation_sensor()],
     # Dagster's default executor that also fails dead runs before queuing for a pool

@@ -14,8 +14,11 @@ of the same shape, or a dataset file, without touching code::
 Fields (``KNOWN_FIELDS`` per kind): ``name`` (the partition key, see ``name_problem``),
 ``kind`` (``file`` or ``web``), ``description``; for ``file``: ``path`` (relative paths are
 read from the folder of the sources file), ``format`` (or ``fmt``: jsonl, csv, txt,
-whatsapp; default from the file), and every other option of the importer
-(``text.importers.ImportOptions``: ``text_field``, ``date_order``, ...), at the top level
+whatsapp, sessions; default from the file), ``conversations`` (how a chat export or a
+session file becomes conversations[source] examples, see conversations/options.py), and
+every other option of the importer
+(``text.importers.ImportOptions``: ``text_field``, ``date_order``, ``records`` and the options
+of its kind, see ``text.records``, ...), at the top level
 (an ``extra`` object holding them, the older spelling, is still read); for ``web``:
 ``start_url``, ``profile`` (a site profile, default ``qesa``), ``recrawl``.
 
@@ -270,6 +273,7 @@ def known_fields(kind: str) -> tuple[str, ...]:
 
 def _file_options(entry: dict[str, Any]) -> dict[str, Any]:
     """The importer options of a file entry (top-level fields and the older ``extra``)."""
+    from darija_assets.conversations.options import parse_options as parse_conversation_options
     from darija_assets.text.importers import READERS
     from darija_assets.text.records import check_options as check_record_options
 
@@ -304,6 +308,8 @@ def _file_options(entry: dict[str, Any]) -> dict[str, Any]:
         raise SourceError("'text_field' must name a field")
     try:  # what the records are (text, labels, instructions, parallel) and their options
         check_record_options(options)
+        # how a chat export or session file becomes conversations (conversations/options.py)
+        parse_conversation_options(options.get("conversations"))
     except ValueError as err:
         raise SourceError(str(err)) from None
     return options

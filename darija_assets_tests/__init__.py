@@ -14,5 +14,7 @@ GRAPH_ASSETS = frozenset(
         # issue 15: the evaluation gate and the export for Ollama and vLLM
         "adapter_eval",
         "model_export",
+        # issue 13: chat exports and therapy sessions as turns and examples
+        "conversations",
     }
 )

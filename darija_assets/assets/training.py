@@ -15,6 +15,7 @@ import polars as pl
 from pydantic import Field
 
 from darija_assets import checks
+from darija_assets.assets.conversations import EXAMPLES_TABLE, conversations
 from darija_assets.assets.metadata import chart, distribution, scalar_stats
 from darija_assets.assets.therapy import read_all_partitions, therapy_pairs
 from darija_assets.assets.translations import translations
@@ -45,6 +46,11 @@ class TokenizeConfig(dg.Config):
         description="Share of pair groups held out for the final test; never trained on.",
     )
     seed: int = Field(default=42, description="Draws the stratified split.")
+    kind_caps: dict[str, int] = Field(
+        default_factory=dict,
+        description="The most examples of a kind (therapy, translation, chat, session), "
+        "drawn by whole conversations or pairs with the seed; a kind not named is not capped.",
+    )
 
 
 class TrainConfig(dg.Config):
@@ -100,6 +106,21 @@ def _emotions_per_split(stats: dict) -> dg.MetadataValue:
     )
 
 
+def _mixture_table(mixture: dict) -> dg.MetadataValue:
+    """Examples per kind: candidates, left out by the kind's cap, dropped for length or for
+    having no answer token, and kept."""
+    columns = ("candidates", "capped", "too_long_or_no_answer", "kept")
+    return dg.MetadataValue.table(
+        records=[
+            dg.TableRecord({"kind": kind, **{c: int(counts[c]) for c in columns}})
+            for kind, counts in mixture.items()
+        ],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("kind", "string")] + [dg.TableColumn(c, "int") for c in columns]
+        ),
+    )
+
+
 def _tokenizer_corpus(layout, pairs: pl.DataFrame) -> Iterator[str]:
     """Texts the tiny tokenizer is trained on. A generator, so the sentences are only
     read when the tiny base still has to be built."""
@@ -115,6 +136,7 @@ def _tokenizer_corpus(layout, pairs: pl.DataFrame) -> Iterator[str]:
     deps=[
         dg.AssetDep(therapy_pairs, partition_mapping=dg.AllPartitionMapping()),
         dg.AssetDep(translations, partition_mapping=dg.AllPartitionMapping()),
+        dg.AssetDep(conversations, partition_mapping=dg.AllPartitionMapping()),
     ],
     group_name="training",
     kinds={"huggingface"},
@@ -135,6 +157,7 @@ def tokenized_dataset(
 ) -> dg.MaterializeResult:
     """Chat-formatted examples with answer-only labels in HF datasets format, split
     train/validation/test (80/10/10 by default, seeded, stratified by emotion)."""
+    from darija_assets.conversations.examples import examples_from_frame
     from darija_assets.training.dataset import build_examples, load_tokenizer, save_dataset
     from darija_assets.training.tiny import ensure_tiny_base
 
@@ -144,6 +167,11 @@ def tokenized_dataset(
     if pairs is None or pairs.height == 0:
         raise dg.Failure(description="no therapy pairs yet: materialize therapy_job first")
     translated, _ = read_all_partitions(layout, "translations", list(EMOTIONS))
+    dialogues, _ = read_all_partitions(
+        layout, EXAMPLES_TABLE, source_partitions.get_partition_keys()
+    )
+    # a source with no conversations has an empty table: name only those with examples
+    dialogue_sources = [] if dialogues is None else dialogues["source"].unique(maintain_order=True)
     base = base_model_location(layout, preset)
     if preset.is_local_tiny:
         # built once from the corpus, then reused so every adapter keeps the same base
@@ -155,6 +183,8 @@ def tokenized_dataset(
         tokenizer,
         preset,
         seed=config.seed,
+        conversation_examples=[] if dialogues is None else examples_from_frame(dialogues),
+        kind_caps=config.kind_caps,
         validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction,
     )
@@ -182,6 +212,8 @@ def tokenized_dataset(
             ),
             "train_per_emotion": distribution(train_stats.get("emotion", {}), label="emotion"),
             "train_per_kind": distribution(train_stats.get("kind", {}), label="kind"),
+            "conversation_sources": ", ".join(dialogue_sources) or "none",
+            "mixture": _mixture_table(stats["mixture"]),
             "path": dg.MetadataValue.path(str(target)),
         },
         check_results=[

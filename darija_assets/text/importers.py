@@ -8,6 +8,8 @@ WhatsApp message header among its first DETECT_LINES non-empty lines is read as 
 * ``csv``: a header row, the text in column ``text_field``; same optional columns.
 * ``txt``: one document per block of lines separated by blank lines.
 * ``whatsapp``: an exported chat, one row per message; continuation lines join their message.
+* ``sessions``: therapy-session JSON (``.json``, or JSONL with fmt ``sessions``), one row per
+  turn with its speaker's pseudonym (see conversations/sessions.py).
 
 A jsonl or csv record can carry more than text (``records``: labels, instruction records,
 parallel text; see text/records.py): its text is a raw_corpus row under its line's url, and
@@ -132,6 +134,9 @@ class ImportOptions:
     #: parallel: the Darija text and its English translation
     darija_field: str = "darija"
     english_field: str = "english"
+    #: chat exports and session files: how conversations[source] reads them and builds
+    #: examples (conversations/options.py ConversationOptions; None: its defaults)
+    conversations: dict | None = None
     #: fixed import time for reproducible tables; None means now
     crawled_at: str | None = None
 
@@ -840,7 +845,38 @@ def _read_whatsapp(lines: list[str], collector: _Collector, options: ImportOptio
     )
 
 
-READERS = {"jsonl": _read_jsonl, "csv": _read_csv, "txt": _read_txt, "whatsapp": _read_whatsapp}
+def _read_sessions(lines: list[str], collector: _Collector, options: ImportOptions) -> None:
+    """Therapy-session files (conversations/sessions.py): one row per turn, the session in
+    ``story``, the turn's index in ``chapter_index``, the speaker's pseudonym in ``speaker``."""
+    from darija_assets.conversations.options import parse_options
+    from darija_assets.conversations.sessions import session_rows
+
+    jsonl = collector.path.suffix.lower() in (".jsonl", ".ndjson")
+    read = session_rows(lines, jsonl, parse_options(options.conversations), collector.path.stem)
+    for line, reason in read.problems:
+        collector.reject(line, reason)
+    for row in read.rows:
+        collector.add(
+            row["line"],
+            row["text"],
+            {
+                "publish_date": row["timestamp"],
+                "category": "session",
+                "story": row["conversation_id"],
+                "chapter_index": row["turn_index"],
+            },
+            speaker=row["speaker"],
+        )
+    collector.stats.update(read.stats)
+
+
+READERS = {
+    "jsonl": _read_jsonl,
+    "csv": _read_csv,
+    "txt": _read_txt,
+    "whatsapp": _read_whatsapp,
+    "sessions": _read_sessions,
+}
 #: how many non-empty lines detect_format looks at
 DETECT_LINES = 50
 
@@ -858,6 +894,8 @@ def detect_format(path: Path, lines: list[str]) -> str:
         return "jsonl"
     if suffix == ".csv":
         return "csv"
+    if suffix == ".json":  # a whole JSON document: only session files are read that way
+        return "sessions"
     if suffix == ".txt":
         sample = [(n, line) for n, line in enumerate(lines, start=1) if line.strip()]
         sample = sample[:DETECT_LINES]

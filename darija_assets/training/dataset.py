@@ -7,7 +7,15 @@ Three kinds of example:
 - ``translation``: Darija -> English, from the translations table, one example
   for the patient's text and one for the answer, when a translation exists;
 - ``conversation``: a multi-turn conversation from a conversation source,
-  chunked with overlap between exchanges (see ``formatting.chunk_exchanges``).
+  chunked with overlap between exchanges (see ``formatting.chunk_exchanges``);
+- ``chat`` and ``session``: the examples conversations[source] built (a chat reply with its
+  context, a sliding window of a therapy session; see ``conversations.examples``), written
+  with the chat template (only their trained assistant turns get labels) or in the
+  WhatsApp project's special-token format (``conversations.special_tokens``).
+
+Mixture: ``kind_caps`` limits the examples of a kind (a seeded draw of whole groups, so a
+conversation is kept or left whole); the stats' ``mixture`` gives each kind's candidates,
+capped and kept examples.
 
 Each example keeps its ``input_ids`` and ``labels`` (-100 outside the answers),
 so the completion-only mask is part of the stored dataset and can be checked.
@@ -49,6 +57,10 @@ TEST_FRACTION = 0.1
 #: how many filtered examples the stats name individually (the counts are always complete)
 LISTED_LIMIT = 50
 STATS_FILE = "stats.json"
+#: how chat and session examples are written: the preset's chat template, or seed 002's
+#: ``<USR_A> ... <SYS> reply`` tokens
+CHAT_TEMPLATE, SPECIAL_TOKENS = "chat_template", "special_tokens"
+EXAMPLE_KINDS = ("therapy", "translation", "conversation", "chat", "session")
 
 _REQUIRED_PAIR_FIELDS = ("pair_id", "instruction", "input", "output")
 _REQUIRED_TRANSLATION_FIELDS = ("pair_id", "input_en", "output_en")
@@ -155,6 +167,58 @@ def _conversation_examples(
             example["trainable"] = trainable
             examples.append(example)
     return examples
+
+
+def _prepared_examples(rows: list[dict[str, Any]], rejected: _Rejections) -> list[dict[str, Any]]:
+    """Candidates from conversations[source] examples (``conversations.examples``: turns
+    with trained flags, ``users`` fold or mark); kind "chat" or "session" by their style."""
+    from darija_assets.conversations.examples import to_messages
+
+    examples = []
+    for row in rows:
+        example_id = str(row.get("example_id") or "")
+        turns = row.get("turns") or []
+        if not example_id or not any(t.get("trained") for t in turns):
+            reason = "conversation example without id or trained turn"
+            rejected.add(example_id or "(no example_id)", reason, "invalid_conversation_examples")
+            continue
+        messages, trainable = to_messages(turns, row.get("users") or "fold")
+        kind = "chat" if row.get("style") == "chat" else "session"
+        example = _example(example_id, str(row["group_id"]), kind, row, messages)
+        example.update(trainable=trainable, turns=turns)
+        examples.append(example)
+    return examples
+
+
+def _cap_kinds(
+    candidates: list[dict[str, Any]], caps: Mapping[str, int], seed: int
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+    """At most ``caps[kind]`` examples of each capped kind: whole groups drawn in a seeded
+    shuffle of their sorted ids until the next would pass the cap; and the mixture (each
+    kind's candidates, capped and kept examples)."""
+    unknown = sorted(set(caps) - set(EXAMPLE_KINDS))
+    if unknown:
+        raise ValueError(f"kind_caps names unknown kinds {unknown}; kinds: {list(EXAMPLE_KINDS)}")
+    by_kind: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for example in candidates:
+        by_kind.setdefault(example["kind"], {}).setdefault(example["group_id"], []).append(example)
+    kept: list[dict[str, Any]] = []
+    mixture = {}
+    for kind, groups in sorted(by_kind.items()):
+        total = sum(len(g) for g in groups.values())
+        cap = caps.get(kind)
+        if cap is None or cap < 0 or total <= cap:
+            chosen = [e for g in groups.values() for e in g]
+        else:
+            order = sorted(groups)
+            random.Random(f"{seed}:{kind}").shuffle(order)
+            chosen = []
+            for group in order:
+                if len(chosen) + len(groups[group]) <= cap:
+                    chosen += groups[group]
+        kept += chosen
+        mixture[kind] = {"candidates": total, "capped": total - len(chosen), "kept": len(chosen)}
+    return kept, mixture
 
 
 def _example(
@@ -298,6 +362,9 @@ def build_examples(
     seed: int = 0,
     *,
     conversations: Any = None,
+    conversation_examples: Any = None,
+    kind_caps: Mapping[str, int] | None = None,
+    conversation_format: str = CHAT_TEMPLATE,
     validation_fraction: float = VALIDATION_FRACTION,
     test_fraction: float = TEST_FRACTION,
     max_exchanges_per_chunk: int = 300,
@@ -309,6 +376,11 @@ def build_examples(
     ``translation_rows``: translations rows, or None/empty when translation was skipped.
     ``conversations``: optional mappings ``{conversation_id, turns: [{role, content}],
     source?, emotion?, instruction?}`` from a conversation source.
+    ``conversation_examples``: conversations[source] examples (``conversations.examples``).
+    ``kind_caps``: the most examples of a kind (therapy, translation, conversation, chat,
+    session); ValueError for an unknown kind. ``conversation_format``: CHAT_TEMPLATE, or
+    SPECIAL_TOKENS to write chat and session examples as ``<USR_A> ... <SYS> reply`` (the
+    tokenizer must have the tokens: ``conversations.special_tokens.add_special_tokens``).
 
     ``validation_fraction``, ``test_fraction``: shares of groups held out (see
     ``split_groups``; ValueError when they leave nothing for training); ``seed`` draws them.
@@ -319,6 +391,8 @@ def build_examples(
     from datasets import Dataset, DatasetDict
 
     held_out_sizes(0, validation_fraction, test_fraction)  # bad fractions fail before tokenizing
+    if conversation_format not in (CHAT_TEMPLATE, SPECIAL_TOKENS):
+        raise ValueError(f"conversation_format must be {CHAT_TEMPLATE!r} or {SPECIAL_TOKENS!r}")
     rejected = _Rejections()
     pair_examples, pairs_by_id = _pair_examples(_rows(pairs_rows), rejected)
     candidates = (
@@ -327,15 +401,24 @@ def build_examples(
         + _conversation_examples(
             _rows(conversations), max_exchanges_per_chunk, chunk_overlap, rejected
         )
+        + _prepared_examples(_rows(conversation_examples), rejected)
     )
+    candidates, mixture = _cap_kinds(candidates, kind_caps or {}, seed)
 
     kept: list[dict[str, Any]] = []
     too_long: list[dict[str, Any]] = []
     no_answer: list[str] = []
     for example in candidates:
-        chat = formatting.tokenize_chat(
-            tokenizer, example.pop("messages"), example.pop("trainable", None)
-        )
+        turns = example.pop("turns", None)
+        if turns is not None and conversation_format == SPECIAL_TOKENS:
+            from darija_assets.conversations.special_tokens import tokenize_special
+
+            example.pop("messages"), example.pop("trainable")
+            chat = tokenize_special(tokenizer, turns)
+        else:
+            chat = formatting.tokenize_chat(
+                tokenizer, example.pop("messages"), example.pop("trainable", None)
+            )
         n_tokens = len(chat.input_ids)
         if n_tokens > preset.max_length:
             too_long.append({"id": example["example_id"], "tokens": n_tokens})
@@ -367,6 +450,12 @@ def build_examples(
     )
     fractions = {VALIDATION: validation_fraction, TEST: test_fraction}
     stats = _stats(preset, tokenizer, seed, fractions, splits, rejected, too_long, no_answer)
+    for kind, counts in mixture.items():
+        counts["too_long_or_no_answer"] = counts["kept"] - sum(
+            stats["per_split"][name]["kind"].get(kind, 0) for name in SPLITS
+        )
+        counts["kept"] -= counts["too_long_or_no_answer"]
+    stats.update(mixture=mixture, conversation_format=conversation_format)
     return dataset, stats
 
 
@@ -386,7 +475,9 @@ def _stats(
     chat_template_sha256, examples_total, examples_per_split, groups_per_split,
     per_split (kind/emotion/style/source/backend counts per split), token_lengths (min/p50/p95/max/mean of all kept examples),
     answer_token_lengths, filtered (counts by reason), too_long (first LISTED_LIMIT
-    ``{id, tokens}``), invalid_rows (first LISTED_LIMIT ``{id, reason}``), no_answer_ids.
+    ``{id, tokens}``), invalid_rows (first LISTED_LIMIT ``{id, reason}``), no_answer_ids;
+    ``build_examples`` adds mixture (per kind: candidates, capped, too_long_or_no_answer,
+    kept) and conversation_format.
     """
     everything = [row for rows in splits.values() for row in rows]
 
