@@ -150,7 +150,7 @@ def _retrieve(
     pool = range(max(0, first - options.candidates), first)
     chosen = set(answered)
     own = [i for i in pool if kept[i]["role"] == "assistant"]
-    chosen.update(own[len(own) - options.own_messages :] if options.own_messages else [])
+    chosen.update(own[-options.own_messages :] if options.own_messages else [])
     query = vectors[run].mean(axis=0)
     others = [i for i in pool if i not in chosen]
     ranked = sorted(others, key=lambda i: (-float(vectors[i] @ query), -i))

@@ -203,3 +203,26 @@ def test_special_token_format_adds_tokens_resizes_and_masks_before_the_reply(tmp
     assert tok.decode(chat.input_ids[sys_at + 1 : -1]).strip() == f"{_body(8)}\n{_body(9)}"
     loss = model(input_ids=torch.tensor([chat.input_ids]), labels=torch.tensor([chat.labels])).loss
     assert torch.isfinite(loss)
+
+
+def test_retrieval_keeps_all_own_messages_up_to_the_option():
+    from darija_assets.conversations.examples import chat_examples
+    from darija_assets.conversations.options import ConversationOptions
+
+    said = [
+        ("speaker_1", "user", "chkoun ghadi yji l match lyoum?"),
+        ("speaker_2", "assistant", "ana 3ndi khdma"),
+        ("speaker_1", "user", "ljaw zwin"),
+        ("speaker_2", "assistant", "wakha"),
+        ("speaker_1", "user", "chrit lkhobz"),
+        ("speaker_2", "assistant", "mzyan"),
+        ("speaker_1", "user", "fin nta?"),
+        ("speaker_2", "assistant", "chkoun ghadi yji l match lyoum?"),
+    ]
+    turns = [{"speaker": s, "role": r, "text": t, "trained": False} for s, r, t in said]
+    options = ConversationOptions(context="retrieval", top_k=1, own_messages=5)
+    examples = chat_examples(turns, "c", "src", options, Counter())
+    context = [t["text"] for t in examples[-1]["turns"][:-1]]
+    # the same words as the reply (picked by similarity), all three own messages (fewer than
+    # own_messages), the message answered; "ljaw zwin" and "chrit lkhobz" are left out
+    assert context == [said[i][2] for i in (0, 1, 3, 5, 6)]
