@@ -156,7 +156,9 @@ def tokenized_dataset(
     context: dg.AssetExecutionContext, config: TokenizeConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     """Chat-formatted examples with answer-only labels in HF datasets format, split
-    train/validation/test (80/10/10 by default, seeded, stratified by emotion)."""
+    train/validation/test (80/10/10 by default, seeded, stratified by emotion): therapy
+    pairs, their translations, and every source's conversation examples (chat replies,
+    session windows), each kind capped by ``kind_caps``."""
     from darija_assets.conversations.examples import examples_from_frame
     from darija_assets.training.dataset import build_examples, load_tokenizer, save_dataset
     from darija_assets.training.tiny import ensure_tiny_base

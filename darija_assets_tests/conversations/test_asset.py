@@ -14,7 +14,15 @@ import pytest
 
 from darija_assets.storage import Layout, write_parquet
 from darija_assets.training.formatting import IGNORE_INDEX
-from darija_assets_tests.conversations.made_up import SESSION_OPTIONS, write_chat, write_sessions
+from darija_assets_tests.conversations.made_up import (
+    ANSWERED_LINE,
+    CAR_LINE,
+    CHAT_LINES,
+    OWN_LINE,
+    SESSION_OPTIONS,
+    write_chat,
+    write_sessions,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHILD = REPO_ROOT / "darija_assets_tests" / "assets" / "materialize_child.py"
@@ -33,6 +41,10 @@ def _materialize(asset: str, partition: str, run_config=None) -> dict:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _body(line: int) -> str:
+    return CHAT_LINES[line - 1].split(": ", 1)[1]
 
 
 def _pair(pair_id: str, emotion: str, i: int) -> dict:
@@ -109,6 +121,10 @@ def test_conversations_metadata_and_tables(graph):
     assert (sessions["conversations"], sessions["examples"]) == (2, 11)
     assert sessions["quarantined_lines"] == 1  # the line that is not JSON
     assert "crawled site" in sample["skipped"] and sample["examples"] == 0
+    # the chat source's retrieval (top_k 1) chose the earlier message about the car
+    chat = pl.read_parquet(layout.table("conversation_examples", "wa"))
+    context = [t["text"] for t in json.loads(chat["turns"][-1])[:-1]]
+    assert context == [_body(CAR_LINE), _body(OWN_LINE), _body(ANSWERED_LINE)]
     turns = pl.read_parquet(layout.table("conversations", "sessions"))
     assert set(turns["role"]) == {"user", "assistant"}
     assert turns.filter(conversation_id="amina")["line"].unique().to_list() == [3]
