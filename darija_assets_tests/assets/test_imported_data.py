@@ -28,10 +28,11 @@ pytestmark = pytest.mark.slow
 ARABIC = {"Sadness": "حزن", "Fear": "خوف", "Anger": "غضب", "Joy": "فرح"}
 LABEL_MAP = {**{arabic: emotion for emotion, arabic in ARABIC.items()}, "Disgust": None}
 EMOTIONS = ("Sadness", "Fear", "Anger", "Joy")
-#: therapy quotas of the test: Sadness needs 30 pairs beyond its 100 imported ones, Fear's
-#: 100 imported pairs are more than its quota (all kept: the quota bounds what is generated)
+#: therapy quotas of the test: Sadness needs pairs beyond its 100 tagged imported ones, Fear's
+#: 100 are more than its quota (all kept: the quota bounds what is generated)
 QUOTAS = {"Sadness": 130, "Fear": 20}
-IMPORTED_PER_EMOTION = 100
+TAGGED_PER_EMOTION = 100
+UNTAGGED = 8
 PAIR_BATCH = 10
 CHILD = Path(__file__).with_name("materialize_child.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +89,20 @@ def _instruction_rows() -> list[dict]:
                     "emotion_tag": emotion,
                 }
             )
+    # no emotion and no default_emotion: the teacher labels their text, and that label
+    # decides their partition
+    untagged = ("راني حزين بزاف", "خايف بزاف")  # the lexicon teacher: Sadness, Fear
+    rows += [
+        {"input": f"{untagged[i % 2]} مرة {i} بلا تصنيف", "output": _answer(500 + i)}
+        for i in range(UNTAGGED)
+    ]
     return rows
+
+
+def _teacher_label(layout: Layout, url: str) -> str:
+    labels = pl.read_parquet(layout.table("teacher_labels", "pairs"))
+    [label] = labels.filter(pl.col("url") == url)["label"].to_list()
+    return label
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -190,10 +204,14 @@ def test_imported_labels_are_reused_and_never_sent_to_the_teacher(files, labelle
     assert {"SADNESS", "حزن"} <= set(imported["raw_answer"])
     taught = labels.filter(pl.col("backend") == "groq")
     assert taught.height == 20
+    pair_labels = pl.read_parquet(layout.table("teacher_labels", "pairs"))
+    taught_pairs = pair_labels.filter(pl.col("backend") == "groq")
+    assert taught_pairs.height == UNTAGGED
+    assert pair_labels.filter(pl.col("backend") == "imported").height == 2 * TAGGED_PER_EMOTION
     texts = dict(zip(sentence_rows["sentence_id"], sentence_rows["sentence"]))
-    # the teacher was asked exactly the unlabelled sentences: 0 requests for imported rows,
-    # from any of the four sources
-    assert sorted(asked) == sorted(taught["sentence"])
+    # the teacher was asked exactly the sentences of records without a label: 0 requests
+    # for imported rows, from any of the four sources
+    assert sorted(asked) == sorted([*taught["sentence"], *taught_pairs["sentence"]])
     assert not {texts[sid] for sid in imported["sentence_id"]} & set(asked)
 
     # an 8th class the map drops: quarantined at import with the reason and its line
@@ -213,11 +231,10 @@ def test_imported_labels_are_reused_and_never_sent_to_the_teacher(files, labelle
     csv_labels = pl.read_parquet(layout.table("teacher_labels", "labels_csv"))
     assert csv_labels.height == 8
     assert set(csv_labels["label"]) == {"Anger"} and set(csv_labels["backend"]) == {"imported"}
-    # instruction and parallel records brought their emotion: nothing was asked for them
-    for source in ("pairs", "parallel_csv"):
-        rows = pl.read_parquet(layout.table("teacher_labels", source))
-        assert set(rows["backend"]) == {"imported"}
-        assert not set(rows["sentence"]) & set(asked)
+    # parallel records brought their emotion: nothing was asked for them
+    rows = pl.read_parquet(layout.table("teacher_labels", "parallel_csv"))
+    assert set(rows["backend"]) == {"imported"}
+    assert not set(rows["sentence"]) & set(asked)
 
 
 @pytest.fixture(scope="module")
@@ -238,33 +255,41 @@ def test_imported_pairs_keep_their_answers_and_only_the_remainder_is_generated(
     results, asked, requests = pairs_built
     layout = Layout(env)
     written = _instruction_rows()
+    url = files["pairs"].as_uri()
+    # a record's emotion: its tag, else the teacher's label of its text
+    emotion_of = {
+        line: row["emotion_tag"].capitalize()
+        if "emotion_tag" in row
+        else _teacher_label(layout, f"{url}#L{line}")
+        for line, row in enumerate(written, start=1)
+    }
+    asked_expected = 0
     for emotion, quota in QUOTAS.items():
         pairs = pl.read_parquet(layout.table("therapy_pairs", emotion))
         imported = pairs.filter(pl.col("backend") == "imported")
-        expected = [
-            (line, row) for line, row in enumerate(written, start=1)
-            if (row.get("emotion_tag") or "").casefold() == emotion.casefold()
-        ]  # fmt: skip
-        assert imported.height == len(expected) == IMPORTED_PER_EMOTION
+        expected = [(line, written[line - 1]) for line, e in emotion_of.items() if e == emotion]
+        assert imported.height == len(expected) == TAGGED_PER_EMOTION + UNTAGGED // 2
         # answers intact, traced to their file and line
         by_url = dict(zip(imported["url"], imported["output"]))
         for line, row in expected:
             answer = row["output"] if "output" in row else row["messages"][2]["content"]
-            assert by_url[f"{files['pairs'].as_uri()}#L{line}"] == answer
+            assert by_url[f"{url}#L{line}"] == answer
         assert set(imported["model"]) == {str(files["pairs"])}
         assert set(imported["source"]) == {"pairs"}
         generated = pairs.filter(pl.col("backend") == "gemini")
         # imported pairs count against the quota before anything is generated
-        remainder = max(quota - IMPORTED_PER_EMOTION, 0)
+        remainder = max(quota - len(expected), 0)
+        asked_expected += remainder
         assert generated.height == remainder
         meta = results[emotion]["metadata"]["therapy_pairs"]
-        assert meta["imported_pairs"] == IMPORTED_PER_EMOTION
+        assert meta["imported_pairs"] == len(expected)
         assert meta["generation_quota"] == remainder
         # generated from the labelled source's sentences, never from an instruction record
         assert set(generated["source"]) <= {"labelled"}
         assert not set(imported["input"]) & set(asked)
-    # only Sadness's remainder (130 - 100) reached the therapist, in batches of 10
-    assert len(asked) == 30 and requests == math.ceil(30 / PAIR_BATCH)
+    # only Sadness's remainder (130 less its imported pairs) reached the therapist
+    assert asked_expected == 130 - TAGGED_PER_EMOTION - UNTAGGED // 2
+    assert len(asked) == asked_expected and requests == math.ceil(asked_expected / PAIR_BATCH)
 
 
 def test_tokenized_masks_cover_exactly_the_imported_answers(pairs_built, env):
@@ -298,7 +323,7 @@ def test_tokenized_masks_cover_exactly_the_imported_answers(pairs_built, env):
             ]
             assert tokenizer.decode(trained) == answers[example["group_id"]] + "<end_of_turn>"
             checked += 1
-    assert checked == 2 * IMPORTED_PER_EMOTION
+    assert checked == 2 * TAGGED_PER_EMOTION + UNTAGGED
     # the three splits are disjoint and together hold every pair
     assert not seen["train"] & seen["validation"]
     assert not seen["train"] & seen["test"]

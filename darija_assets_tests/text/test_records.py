@@ -152,3 +152,31 @@ def test_a_good_declaration_of_each_kind_loads(tmp_path):
     assert registry.problems == []
     assert registry.sources["l"].extra["records"] == "labels"
     assert registry.sources["p"].extra["darija_field"] == "ary"
+
+
+def test_instruction_csv_with_its_own_column_names_and_a_default_emotion(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text(
+        "patient,therapist,category\n"
+        '"كنحس براسي مقلق, بزاف","علاش؟ احكي ليا",anger\n'
+        "ما بقيتش قادر,الله يكون معاك,\n"
+        "خايف,,fear\n",
+        encoding="utf-8",
+    )
+    options = ImportOptions(
+        records="instructions",
+        input_field="patient",
+        output_field="therapist",
+        emotion_field="category",
+        default_emotion="Sadness",
+    )
+    result, rows = import_file_records(path, "s", options)
+    assert rows.select("line", "input", "output", "label").rows() == [
+        (2, "كنحس براسي مقلق, بزاف", "علاش؟ احكي ليا", "anger"),
+        (3, "ما بقيتش قادر", "الله يكون معاك", None),
+    ]
+    assert result.quarantine["reason"].to_list() == ["line 4: no answer under 'therapist'"]
+    placed, unplaced = place_by_emotion(rows, None, ["Sadness", "Anger"], "Sadness")
+    assert placed["emotion"].to_list() == ["Anger", "Sadness"] and not unplaced
+    with pytest.raises(ValueError, match="has no column 'output'"):
+        import_file_records(path, "s", ImportOptions(records="instructions"))
