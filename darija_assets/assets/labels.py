@@ -148,7 +148,8 @@ def teacher_labels(
     n_quarantined = write_quarantine(layout, "teacher_labels", context.partition_key, quarantined)
     fail_if_unusable("teacher_labels", taught, taught_reasons, llm.max_quarantine_ratio)
 
-    quarantine_ratio = n_quarantined / len(items) if items else 0.0
+    # of every sentence: imported labels refused for being outside the set count too
+    quarantine_ratio = n_quarantined / frame.height if frame.height else 0.0
     label_counts = Counter(labelled["label"].to_list())
     return dg.MaterializeResult(
         metadata={

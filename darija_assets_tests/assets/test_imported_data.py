@@ -226,6 +226,12 @@ def test_imported_labels_are_reused_and_never_sent_to_the_teacher(files, labelle
     assert not set(quarantine["sentence"]) & set(asked)
     meta = results["labelled"]["metadata"]["teacher_labels"]
     assert meta["imported_labels"] == 280 and meta["imported_labels_quarantined"] == 5
+    # 5 refused of 305 sentences: the ratio is over every sentence, not over those taught
+    assert results["labelled"]["checks"] == {
+        "labels_in_label_set": True,
+        "quarantine_ratio": True,
+        "complete": True,
+    }
 
     # CSV: Arabic column names and Arabic label names
     csv_labels = pl.read_parquet(layout.table("teacher_labels", "labels_csv"))
