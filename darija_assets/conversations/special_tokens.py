@@ -5,7 +5,7 @@ Seed 002 wrote each context message after a token naming its sender (``<USR_A>``
 added those tokens to the tokenizer, resized the model's embeddings, and masked the loss
 before the reply (its ``train_asim_lora.py`` used the position of ``<SYS>``).
 
-Here the same format is written for any example (``examples.EXAMPLE`` turns): a user turn
+Here the same format is written for any example (the ``turns`` of ``examples``): a user turn
 gets its speaker's ``<USR_X>`` token, an assistant turn ``<SYS>``. Labels cover each trained
 reply's tokens and the token that closes it (the next turn's marker, or EOS after the last
 turn), so the model learns where a reply ends; everything else is -100. The ids are built
