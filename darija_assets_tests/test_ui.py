@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,12 +39,13 @@ def _graphql(port: int, query: str) -> dict:
     return response.json()["data"]
 
 
-@pytest.fixture(scope="module")
-def webserver(tmp_path_factory):
-    home = tmp_path_factory.mktemp("dagster_home")
-    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+@contextmanager
+def dagster_dev(home: Path, data: Path) -> Iterator[int]:
+    """``dagster dev -w workspace.yaml`` from the repo root over the instance in ``home``
+    (which must hold a dagster.yaml) and the data directory ``data``; yields its port once
+    the code location has loaded, and kills its process group at the end."""
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DARIJA_DATA_DIR": str(home / "data")}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DARIJA_DATA_DIR": str(data)}
     dagster = Path(sys.executable).with_name("dagster")
     process = subprocess.Popen(
         [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
@@ -72,6 +75,14 @@ def webserver(tmp_path_factory):
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    home = tmp_path_factory.mktemp("dagster_home")
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    with dagster_dev(home, home / "data") as port:
+        yield port
 
 
 def test_the_ui_serves_the_eight_partitioned_assets(webserver):
