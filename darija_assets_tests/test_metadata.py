@@ -52,27 +52,32 @@ TRAINING_CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def demo_results(tmp_path_factory, monkeypatch_module):
+def demo_instance(tmp_path_factory, monkeypatch_module):
     for key in ("GEMINI_API_KEY", "GROQ_API_KEY", "DARIJA_LOCAL_MODEL", "DARIJA_SOURCES"):
         monkeypatch_module.delenv(key, raising=False)
     monkeypatch_module.setenv("DARIJA_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     monkeypatch_module.setenv("HF_HUB_OFFLINE", "1")
+    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def demo_results(demo_instance):
     plan = [("corpus_job", "sample", None)]
     plan += [("therapy_job", emotion, None) for emotion in EMOTIONS]
     plan += [("training_job", "tiny", TRAINING_CONFIG)]
-    with dg.instance_for_test(temp_dir=str(tmp_path_factory.mktemp("dagster_home"))) as instance:
-        yield [
-            (
-                partition,
-                defs.resolve_job_def(job).execute_in_process(
-                    partition_key=partition,
-                    instance=instance,
-                    run_config=config,
-                    raise_on_error=False,
-                ),
-            )
-            for job, partition, config in plan
-        ]
+    return [
+        (
+            partition,
+            defs.resolve_job_def(job).execute_in_process(
+                partition_key=partition,
+                instance=demo_instance,
+                run_config=config,
+                raise_on_error=False,
+            ),
+        )
+        for job, partition, config in plan
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +194,23 @@ def test_arabic_preview_cells_are_isolated_right_to_left():
     lines = preview(frame, ["sentence", "label"]).value.splitlines()
     assert f"| {RLI}واش نتا لاباس؟{PDI} | Joy |" == lines[2]
     assert "| hello | Neutral |" == lines[3]
+
+
+@pytest.mark.slow
+def test_a_cli_materialization_is_a_run_of_the_code_location(demo_results, demo_instance):
+    """What `darija-assets materialize` records: the location and repository the UI lists
+    runs by, the selection and the partition (steps in their own processes, as there)."""
+    from darija_assets.launch import location_name, materialize
+
+    run_id, success = materialize(demo_instance, "clean_text,sentences", "sample")
+    run = demo_instance.get_run_by_id(run_id)
+    assert success
+    assert location_name() == "darija_assets"
+    assert run.remote_job_origin.repository_origin.get_label() == "__repository__@darija_assets"
+    assert run.asset_selection == {dg.AssetKey("clean_text"), dg.AssetKey("sentences")}
+    assert run.tags["dagster/partition"] == "sample"
+    records = demo_instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    materialized = {r.event_log_entry.dagster_event.asset_key.to_user_string() for r in records}
+    assert materialized == {"clean_text", "sentences"}
