@@ -5,7 +5,8 @@ Three kinds of example:
 - ``therapy``: a therapy pair in the original turn format (instruction and
   ``Patient says: "..."``, then the therapist's answer);
 - ``translation``: Darija -> English, from the translations table, one example
-  for the patient's text and one for the answer, when a translation exists;
+  for the patient's text and one for the answer, when a translation exists, and one
+  for each imported parallel row (its ``darija`` and ``input_en``);
 - ``conversation``: a multi-turn conversation from a conversation source,
   chunked with overlap between exchanges (see ``formatting.chunk_exchanges``);
 - ``chat`` and ``session``: the examples conversations[source] built (a chat reply with its
@@ -64,6 +65,8 @@ EXAMPLE_KINDS = ("therapy", "translation", "conversation", "chat", "session")
 
 _REQUIRED_PAIR_FIELDS = ("pair_id", "instruction", "input", "output")
 _REQUIRED_TRANSLATION_FIELDS = ("pair_id", "input_en", "output_en")
+#: imported parallel rows carry their own Darija; output_en stays null
+_REQUIRED_PARALLEL_FIELDS = ("pair_id", "darija", "input_en")
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
@@ -118,6 +121,9 @@ def _translation_examples(
     examples, seen = [], set()
     for row in translations:
         pair_id = str(row.get("pair_id") or "")
+        if row.get("darija") is not None:  # imported parallel text: it is its own group
+            examples.extend(_parallel_example(row, pair_id, rejected))
+            continue
         missing = _missing(row, _REQUIRED_TRANSLATION_FIELDS)
         pair = pairs_by_id.get(pair_id)
         if missing:
@@ -137,6 +143,19 @@ def _translation_examples(
                 example_id = f"{pair_id}:translation-{field}"
                 examples.append(_example(example_id, pair_id, "translation", meta, messages))
     return examples
+
+
+def _parallel_example(
+    row: dict[str, Any], pair_id: str, rejected: _Rejections
+) -> list[dict[str, Any]]:
+    """One Darija -> English example from an imported parallel row (text/records.py)."""
+    missing = _missing(row, _REQUIRED_PARALLEL_FIELDS)
+    if missing:
+        reason = f"parallel text missing {', '.join(missing)}"
+        rejected.add(pair_id or "(no pair_id)", reason, "invalid_translations")
+        return []
+    messages = formatting.translation_messages(row["darija"], row["input_en"])
+    return [_example(f"{pair_id}:parallel", pair_id, "translation", row, messages)]
 
 
 def _conversation_examples(

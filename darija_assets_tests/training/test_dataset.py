@@ -214,3 +214,37 @@ def test_collator_pads_each_batch_to_its_longest_example() -> None:
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
     assert batch["labels"].tolist() == [[-100, 6, 7], [8, -100, -100]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_imported_parallel_text_trains_darija_to_english(tiny_tokenizer: Any) -> None:
+    # Imported parallel rows (text/records.py) have no pair: each is its own example and group.
+    pairs, _ = corpus()
+    parallel = {
+        "pair_id": "imported-0123",
+        "emotion": "Joy",
+        "input_en": "I am very happy today.",
+        "output_en": None,
+        "backend": "imported",
+        "model": "parallel.csv",
+        "darija": "فرحان بزاف اليوم",
+        "url": "file:///data/parallel.csv#L2",
+        "source": "parallel_csv",
+    }
+    no_english = {**parallel, "pair_id": "imported-4567", "input_en": ""}
+    dataset, stats = build_examples(pairs, [parallel, no_english], tiny_tokenizer, TINY, seed=7)
+
+    examples = {e["example_id"]: e for split in dataset.values() for e in split}
+    example = examples["imported-0123:parallel"]
+    assert (example["kind"], example["emotion"], example["backend"], example["source"]) == (
+        "translation",
+        "Joy",
+        "imported",
+        "parallel_csv",
+    )
+    answer = [t for t, lab in zip(example["input_ids"], example["labels"]) if lab != IGNORE_INDEX]
+    assert tiny_tokenizer.decode(answer) == "I am very happy today.<end_of_turn>"
+    assert "imported-4567:parallel" not in examples
+    assert stats["filtered"]["invalid_translations"] == 1
+    assert {"id": "imported-4567", "reason": "parallel text missing input_en"} in stats[
+        "invalid_rows"
+    ]
