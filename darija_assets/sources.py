@@ -413,8 +413,15 @@ def load_registry(environ: Mapping[str, str] | None = None) -> SourceRegistry:
     )
     registry = dataclasses.replace(registry, undeclared=undeclared, data_dir=str(data.root))
     for message in registry.problems:
-        log.warning(message)
+        # The registry is loaded by the partitions at import and again by each command:
+        # say each problem once per process.
+        if message not in _LOGGED_PROBLEMS:
+            _LOGGED_PROBLEMS.add(message)
+            log.warning(message)
     return registry
+
+
+_LOGGED_PROBLEMS: set[str] = set()
 
 
 def _declared(environ: Mapping[str, str]) -> SourceRegistry:
