@@ -27,9 +27,11 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(BIN)/pytest
 
-# The web UI on http://127.0.0.1:3000, over the same instance as `make demo`.
+# The web UI on http://127.0.0.1:3000, over the same instance as `make demo`. Started in
+# $(DAGSTER_HOME): from the repo root, dagster dev warns that ./dagster.yaml (the template
+# copied there) is not its configuration. workspace.yaml's paths are relative to itself.
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml
 
 validate: install
 	$(BIN)/dagster definitions validate -w workspace.yaml
