@@ -9,6 +9,8 @@
                                           conversations kept in SQLite
     darija-assets classify "جملة"         the student classifier's label and confidence
     darija-assets classify --file in.jsonl --out out.jsonl   label a JSONL file in batches
+    darija-assets sources                 the source partitions, and entries of $DARIJA_SOURCES
+                                          that were rejected, with the reason
     darija-assets teachers                the LLM backends, their limits, today's quota left,
                                           and which one auto would pick
     darija-assets cache                   what the LLM answer cache holds, by task, backend...
@@ -145,23 +147,6 @@ def chat(preset_name: str, message: str | None) -> int:
     return chat_cli.main(argv + (["--message", message] if message is not None else []))
 
 
-def list_sources() -> int:
-    """Print every source partition and every rejected entry of $DARIJA_SOURCES; return 1
-    when the sources file has problems, so scripts and CI can check it."""
-    from darija_assets.sources import SOURCES_ENV, load_registry
-
-    registry = load_registry()
-    print(f"{SOURCES_ENV}={registry.file or '(not set: built-in sources only)'}")
-    for source in registry.sources.values():
-        where = source.path or source.start_url or "bundled site on 127.0.0.1"
-        missing = " [file not found]" if source.path and not Path(source.path).is_file() else ""
-        options = "".join(f" {k}={v}" for k, v in source.extra.items())
-        print(f"  {source.name}\t{source.kind}\t{where}{missing}{options}")
-    for problem in registry.problems:
-        print(f"problem: {problem}")
-    return 1 if registry.problems else 0
-
-
 def cache_command(args: argparse.Namespace) -> int:
     """``darija-assets cache [show|drop]``: counts of the LLM answer cache, or drop a slice.
 
@@ -237,6 +222,26 @@ def cache_command(args: argparse.Namespace) -> int:
         state = "holder gone, will be taken over" if c["gone"] else "in flight"
         print(f"claimed: {c['keys']} question(s) by {c['owner']} ({state})")
     return 0
+
+
+def list_sources() -> int:
+    """Print every source partition and every rejected entry of $DARIJA_SOURCES; return 1
+    when the sources file has problems or a file source's file is missing, so scripts and
+    CI can check it."""
+    from darija_assets.sources import SOURCES_ENV, load_registry
+
+    registry = load_registry()
+    print(f"{SOURCES_ENV}={registry.file or '(not set: built-in sources only)'}")
+    missing_files = 0
+    for source in registry.sources.values():
+        where = source.path or source.start_url or "bundled site on 127.0.0.1"
+        missing = source.path is not None and not Path(source.path).is_file()
+        missing_files += missing
+        options = "".join(f" {k}={v}" for k, v in source.extra.items())
+        print(f"  {source.name}\t{source.kind}\t{where}{' [file not found]' * missing}{options}")
+    for problem in registry.problems:
+        print(f"problem: {problem}")
+    return 1 if registry.problems or missing_files else 0
 
 
 def teachers_command(args: argparse.Namespace) -> int:
@@ -337,6 +342,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sources":
         return list_sources()
     if args.command == "run-all":
+        from darija_assets.sources import SourceError, get_source
+
+        try:  # Dagster would only say the partition key is unknown
+            for name in args.source or ["sample"]:
+                get_source(name)
+        except SourceError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         failures = run_all(
             args.source or ["sample"], args.emotion or list(EMOTIONS), args.model or ["tiny"]
         )

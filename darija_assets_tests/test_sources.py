@@ -363,6 +363,10 @@ def test_the_sources_command_lists_rejections_and_fails(tmp_path):
     assert "sample\tsample" in done.stdout and "entry 1 ('wa/2024') rejected: '/'" in done.stdout
     clean = _run(cli, _env(tmp_path, None), tmp_path)
     assert clean.returncode == 0 and "not set: built-in sources only" in clean.stdout
+    # a declared file that is not there is listed, and fails the command too
+    sources.write_text(json.dumps([{"name": "gone", "kind": "file", "path": "gone.jsonl"}]))
+    missing = _run(cli, _env(tmp_path, sources), tmp_path)
+    assert missing.returncode == 1 and "gone.jsonl [file not found]" in missing.stdout
 
 
 @pytest.mark.slow
