@@ -6,12 +6,21 @@ and telling a daily-quota 429 from a per-minute one."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 
-from darija_assets.llm.base import QuotaExhausted, QuotaReport, RateLimited
+from darija_assets.llm.base import (
+    Completion,
+    LLMError,
+    QuotaExhausted,
+    QuotaReport,
+    RateLimited,
+    TransientError,
+)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -120,3 +129,27 @@ def describe_transport_error(exc: BaseException, url: str, timeout_s: float) -> 
         refused = "refused" in detail.lower()
         return f"connection {'refused' if refused else 'failed'} at {url} ({detail})"
     return f"transport error at {url}: {name}: {cause}"
+
+
+def status_error(vendor: str, status: int, url: str, message: str) -> LLMError:
+    """The fault for a non-429 HTTP error status: 408 and 5xx are worth another try
+    (``TransientError``), any other status is an ``LLMError`` the runner does not retry."""
+    if status == 408 or status >= 500:
+        return TransientError(f"{vendor} server error {status} at {url}: {message}")
+    return LLMError(f"{vendor} {status} at {url}: {message}")
+
+
+def chat_completion(raw: Any, model: str, started: float) -> Completion:
+    """A ``Completion`` from an OpenAI-shaped chat-completions raw response (the groq and
+    openai SDKs' ``with_raw_response``): text, model, token usage, latency since
+    ``started`` (``time.monotonic()``) and the ``x-ratelimit-*`` quota headers."""
+    response = raw.parse()
+    usage = response.usage
+    return Completion(
+        text=response.choices[0].message.content or "",
+        model=response.model or model,
+        input_tokens=getattr(usage, "prompt_tokens", None),
+        output_tokens=getattr(usage, "completion_tokens", None),
+        latency_s=time.monotonic() - started,
+        quota=quota_report(raw.headers),
+    )

@@ -14,17 +14,17 @@ import time
 
 from darija_assets.llm.backends._chat import chat_messages, system_with_schema
 from darija_assets.llm.backends._http import (
+    chat_completion,
     describe_transport_error,
     parse_retry_after,
-    quota_report,
     rate_limit_error,
+    status_error,
 )
 from darija_assets.llm.base import (
     Backend,
     BackendUnavailable,
     Completion,
     Limits,
-    LLMError,
     Prompt,
     TransientError,
 )
@@ -75,22 +75,9 @@ class GroqBackend(Backend):
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
             raise rate_limit_error("groq", exc.message, retry_after) from exc
         except groq.APIStatusError as exc:
-            if exc.status_code == 408 or exc.status_code >= 500:
-                raise TransientError(
-                    f"groq server error {exc.status_code} at {self.endpoint}: {exc.message}"
-                ) from exc
-            raise LLMError(f"groq {exc.status_code} at {self.endpoint}: {exc.message}") from exc
+            raise status_error("groq", exc.status_code, self.endpoint, exc.message) from exc
         except groq.APIConnectionError as exc:  # includes APITimeoutError
             raise TransientError(
                 "groq " + describe_transport_error(exc, self.endpoint, self._timeout_s)
             ) from exc
-        response = raw.parse()
-        usage = response.usage
-        return Completion(
-            text=response.choices[0].message.content or "",
-            model=response.model or self.model,
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            latency_s=time.monotonic() - started,
-            quota=quota_report(raw.headers),
-        )
+        return chat_completion(raw, self.model, started)

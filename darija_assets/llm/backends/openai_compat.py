@@ -30,11 +30,12 @@ from darija_assets.llm.backends._chat import (
     system_with_schema,
 )
 from darija_assets.llm.backends._http import (
+    chat_completion,
     describe_transport_error,
     parse_duration,
     parse_retry_after,
-    quota_report,
     rate_limit_error,
+    status_error,
 )
 from darija_assets.llm.base import (
     Backend,
@@ -117,25 +118,12 @@ class OpenAIBackend(Backend):
             )
             raise rate_limit_error("openai", _message(exc), retry_after, code=_code(exc)) from exc
         except openai.APIStatusError as exc:
-            if exc.status_code == 408 or exc.status_code >= 500:
-                raise TransientError(
-                    f"openai server error {exc.status_code} at {self.endpoint}: {_message(exc)}"
-                ) from exc
-            raise LLMError(f"openai {exc.status_code} at {self.endpoint}: {_message(exc)}") from exc
+            raise status_error("openai", exc.status_code, self.endpoint, _message(exc)) from exc
         except openai.APIConnectionError as exc:  # includes APITimeoutError
             raise TransientError(
                 "openai " + describe_transport_error(exc, self.endpoint, self._timeout_s)
             ) from exc
-        response = raw.parse()
-        usage = response.usage
-        return Completion(
-            text=response.choices[0].message.content or "",
-            model=response.model or self.model,
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            latency_s=time.monotonic() - started,
-            quota=quota_report(raw.headers),
-        )
+        return chat_completion(raw, self.model, started)
 
     def _request(self, prompt: Prompt, mode: str) -> dict[str, Any]:
         schema = prompt.response_schema
