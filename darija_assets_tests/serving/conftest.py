@@ -8,7 +8,6 @@ without spending test time on training.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ CORPUS = [
     "خفت بزاف من الامتحان",
     "I feel alone",
 ]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _offline() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-            patch.setenv(name, "1")
-        yield
 
 
 @pytest.fixture(scope="session")

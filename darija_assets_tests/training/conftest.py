@@ -8,7 +8,6 @@ transformers/peft/trl path without a download.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +46,6 @@ CORPUS = [
     "I feel alone",
     "Sorry to hear that.",
 ]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _offline() -> Iterator[None]:
-    """No test here may reach the Hub, not even the session-wide builds."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-            patch.setenv(name, "1")
-        yield
 
 
 @pytest.fixture(scope="session")
