@@ -15,9 +15,8 @@ import dagster as dg
 from darija_assets import checks
 from darija_assets.assets.labels import teacher_labels
 from darija_assets.assets.metadata import chart, scalar_stats
-from darija_assets.assets.therapy import read_all_partitions
+from darija_assets.assets.therapy import all_teacher_labels
 from darija_assets.classifier import KINDS
-from darija_assets.partitions import source_partitions
 from darija_assets.resources import StorageResource
 
 classifier_partitions = dg.StaticPartitionsDefinition(list(KINDS))
@@ -110,14 +109,7 @@ def emotion_classifier(
 
     kind = context.partition_key
     layout = storage.layout()
-    labels, sources = read_all_partitions(
-        layout, "teacher_labels", source_partitions.get_partition_keys()
-    )
-    if labels is None:
-        raise dg.Failure(
-            description="no teacher_labels partition is materialized yet",
-            metadata={"hint": "materialize corpus_job for at least one source first"},
-        )
+    labels, sources = all_teacher_labels(layout)
     target = layout.artifact("emotion_classifier", kind)
     try:
         report = train_classifier(

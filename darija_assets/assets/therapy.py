@@ -46,6 +46,20 @@ def read_all_partitions(
     return pl.concat(frames, how="diagonal_relaxed"), present
 
 
+def all_teacher_labels(layout: Layout) -> tuple[pl.DataFrame, list[str]]:
+    """teacher_labels of every materialized source partition, and those sources; raises
+    ``dg.Failure`` when no source has labels yet."""
+    labels, sources = read_all_partitions(
+        layout, "teacher_labels", source_partitions.get_partition_keys()
+    )
+    if labels is None:
+        raise dg.Failure(
+            description="no teacher_labels partition is materialized yet",
+            metadata={"hint": "materialize corpus_job for at least one source first"},
+        )
+    return labels, sources
+
+
 def pairs_per_emotion(
     layout: Layout, quotas: dict[str, int]
 ) -> tuple[dict[str, int | None], dict[str, int]]:
@@ -95,14 +109,7 @@ def therapy_pairs(
 
     emotion = context.partition_key
     layout = storage.layout()
-    labels, sources = read_all_partitions(
-        layout, "teacher_labels", source_partitions.get_partition_keys()
-    )
-    if labels is None:
-        raise dg.Failure(
-            description="no teacher_labels partition is materialized yet",
-            metadata={"hint": "materialize corpus_job for at least one source first"},
-        )
+    labels, sources = all_teacher_labels(layout)
     # Instruction records of file sources count against the quota before anything is asked.
     every, placed, unplaced = imported_of_kind(INSTRUCTIONS, layout, labels)
     for reason, n in unplaced.items():
@@ -135,8 +142,12 @@ def therapy_pairs(
     table = write_parquet(pairs, layout.table("therapy_pairs", emotion))
     export = export_original_jsonl(pairs, layout.export(f"psychologist_dataset_{emotion}.jsonl"))
     n_quarantined = write_quarantine(layout, "therapy_pairs", emotion, result.quarantine)
-    fail_if_unusable("therapy_pairs", pairs.height, result.quarantine["reason"].to_list(),
-                     llm.max_quarantine_ratio)
+    fail_if_unusable(
+        "therapy_pairs",
+        pairs.height,
+        result.quarantine["reason"].to_list(),
+        llm.max_quarantine_ratio,
+    )
 
     made, quotas = pairs_per_emotion(layout, config.quotas)
     return dg.MaterializeResult(
