@@ -46,7 +46,12 @@ def main() -> None:
         run_config={"resources": {"crawler": {"config": LOOPBACK_CRAWLER}}},
     )
     [materialization] = result.asset_materializations_for_node("raw_corpus")
-    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    # the scalar entries: tables and schemas are Dagster records, not JSON
+    metadata = {
+        key: entry.value
+        for key, entry in materialization.metadata.items()
+        if isinstance(entry.value, (int, float, str, bool))
+    }
     print(json.dumps(metadata, default=str))
 
 
