@@ -22,7 +22,13 @@ from darija_assets.assets.translations import translations
 from darija_assets.charts import loss_curves
 from darija_assets.partitions import EMOTIONS, model_partitions, source_partitions
 from darija_assets.resources import StorageResource
-from darija_assets.training.dataset import TEST_FRACTION, VALIDATION_FRACTION
+from darija_assets.training.dataset import (
+    CHAT_TEMPLATE,
+    SPECIAL_TOKENS,
+    TEST_FRACTION,
+    TOKENIZER_DIR,
+    VALIDATION_FRACTION,
+)
 from darija_assets.training.presets import PRESETS, Preset
 from darija_assets.training.tiny import base_model_location
 
@@ -50,6 +56,13 @@ class TokenizeConfig(dg.Config):
         default_factory=dict,
         description="The most examples of a kind (therapy, translation, chat, session), "
         "drawn by whole conversations or pairs with the seed; a kind not named is not capped.",
+    )
+    conversation_format: str = Field(
+        default=CHAT_TEMPLATE,
+        description=f"How chat and session examples are written: {CHAT_TEMPLATE!r} (the "
+        f"preset's chat template) or {SPECIAL_TOKENS!r} (the WhatsApp project's "
+        "`<USR_A> ... <SYS> reply`: its tokens are added to the tokenizer saved with the "
+        "dataset, and lora_adapter grows and trains their embedding rows).",
     )
 
 
@@ -160,7 +173,12 @@ def tokenized_dataset(
     pairs, their translations, and every source's conversation examples (chat replies,
     session windows), each kind capped by ``kind_caps``."""
     from darija_assets.conversations.examples import examples_from_frame
-    from darija_assets.training.dataset import build_examples, load_tokenizer, save_dataset
+    from darija_assets.training.dataset import (
+        added_tokens,
+        build_examples,
+        load_tokenizer,
+        save_dataset,
+    )
     from darija_assets.training.tiny import ensure_tiny_base
 
     preset = PRESETS[context.partition_key]
@@ -178,7 +196,7 @@ def tokenized_dataset(
     if preset.is_local_tiny:
         # built once from the corpus, then reused so every adapter keeps the same base
         ensure_tiny_base(base, _tokenizer_corpus(layout, pairs))
-    tokenizer = load_tokenizer(preset, base)
+    tokenizer = load_tokenizer(preset, base, config.conversation_format)
     dataset, stats = build_examples(
         pairs,
         translated,
@@ -187,10 +205,19 @@ def tokenized_dataset(
         seed=config.seed,
         conversation_examples=[] if dialogues is None else examples_from_frame(dialogues),
         kind_caps=config.kind_caps,
+        conversation_format=config.conversation_format,
         validation_fraction=config.validation_fraction,
         test_fraction=config.test_fraction,
     )
-    target = save_dataset(dataset, stats, layout.artifact("tokenized_dataset", preset.name))
+    new_tokens = added_tokens(tokenizer, preset, base)
+    stats["tokenizer"] = {
+        "dir": TOKENIZER_DIR,
+        "size": len(tokenizer),
+        "added_tokens": new_tokens,
+    }
+    target = save_dataset(
+        dataset, stats, layout.artifact("tokenized_dataset", preset.name), tokenizer
+    )
 
     # Verify the loss mask on what was written, not on what we meant to write.
     unmasked_mismatch = no_answer = 0
@@ -215,6 +242,8 @@ def tokenized_dataset(
             "train_per_emotion": distribution(train_stats.get("emotion", {}), label="emotion"),
             "train_per_kind": distribution(train_stats.get("kind", {}), label="kind"),
             "conversation_sources": ", ".join(dialogue_sources) or "none",
+            "tokenizer_size": len(tokenizer),
+            "added_tokens": ", ".join(new_tokens) or "none",
             "mixture": _mixture_table(stats["mixture"]),
             "path": dg.MetadataValue.path(str(target)),
         },
@@ -285,6 +314,7 @@ def lora_adapter(
             "base_model": str(base),
             "device": device,
             "global_step": result.global_step,
+            "added_tokens": ", ".join(result.added_tokens) or "none",
             "resumed_from_step": result.resumed_from_step or 0,
             "step_budget": _step_budget(preset, config),
             "train_examples": result.train_examples,

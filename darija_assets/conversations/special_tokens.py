@@ -36,9 +36,23 @@ def add_special_tokens(tokenizer: Any, model: Any = None) -> int:
         {"additional_special_tokens": list(SPECIAL_TOKENS)},
         replace_extra_special_tokens=False,
     )
-    if model is not None and model.get_input_embeddings().num_embeddings < len(tokenizer):
-        model.resize_token_embeddings(len(tokenizer))
+    if model is not None:
+        fit_embeddings(model, tokenizer)
     return added
+
+
+def fit_embeddings(model: Any, tokenizer: Any) -> bool:
+    """Resize ``model``'s input and output embeddings to ``len(tokenizer)`` when it has
+    fewer rows (a tokenizer with added tokens on its unchanged base); a model with as many
+    rows or more (vocabularies padded to a multiple) is left alone. Returns whether it resized.
+
+    The new rows start as transformers initialises them (the mean and covariance of the
+    old rows); training or an adapter's saved rows set them.
+    """
+    if model.get_input_embeddings().num_embeddings >= len(tokenizer):
+        return False
+    model.resize_token_embeddings(len(tokenizer))
+    return True
 
 
 def tokenize_special(tokenizer: Any, turns: Sequence[dict]) -> TokenizedChat:

@@ -228,12 +228,11 @@ class ExportResult:
 def merge_adapter(base_model: str | Path, adapter_dir: str | Path, dtype: str = "float32") -> Any:
     """The base with the adapter merged in (``merge_and_unload``), in ``dtype``, eval mode."""
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    base = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
-    return merged.to(getattr(torch, dtype)).eval()
+    from darija_assets.training.chat import load_adapted
+
+    adapted, _ = load_adapted(base_model, adapter_dir, torch.float32)
+    return adapted.merge_and_unload().to(getattr(torch, dtype)).eval()
 
 
 #: the safety statement every exported model card opens with

@@ -21,20 +21,36 @@ from typing import Any
 from darija_assets.training.formatting import DEFAULT_INSTRUCTION, end_of_turn_token, patient_turn
 
 
-def load(base_model: str | Path, adapter_dir: str | Path) -> tuple[Any, Any]:
-    """The base model with the adapter applied (in eval mode), and the adapter's tokenizer."""
-    import torch
+def load_adapted(
+    base_model: str | Path, adapter_dir: str | Path, dtype: Any, device_map: Any = None
+) -> tuple[Any, Any]:
+    """The base model (in ``dtype``, a torch dtype) with the LoRA adapter applied, and the
+    adapter's tokenizer. A tokenizer with added tokens (the special-token format) has more
+    ids than the base has embedding rows: the base is grown to it first, then the adapter
+    sets those rows to the trained ones."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from darija_assets.conversations.special_tokens import fit_embeddings
+
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir))
+    base = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=dtype, device_map=device_map)
+    fit_embeddings(base, tokenizer)
+    return PeftModel.from_pretrained(base, str(adapter_dir)), tokenizer
+
+
+def load(base_model: str | Path, adapter_dir: str | Path) -> tuple[Any, Any]:
+    """The base model with the adapter applied (in eval mode; bf16 on CUDA, fp32 on CPU),
+    and the adapter's tokenizer."""
+    import torch
+
     on_cuda = torch.cuda.is_available()
-    base = AutoModelForCausalLM.from_pretrained(
-        str(base_model),
-        dtype=torch.bfloat16 if on_cuda else torch.float32,
-        device_map={"": 0} if on_cuda else None,
+    model, tokenizer = load_adapted(
+        base_model,
+        adapter_dir,
+        torch.bfloat16 if on_cuda else torch.float32,
+        {"": 0} if on_cuda else None,
     )
-    model = PeftModel.from_pretrained(base, str(adapter_dir))
     model.eval()
     return model, tokenizer
 

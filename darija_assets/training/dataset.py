@@ -58,6 +58,8 @@ TEST_FRACTION = 0.1
 #: how many filtered examples the stats name individually (the counts are always complete)
 LISTED_LIMIT = 50
 STATS_FILE = "stats.json"
+#: where ``save_dataset`` puts the tokenizer the examples were built with
+TOKENIZER_DIR = "tokenizer"
 #: how chat and session examples are written: the preset's chat template, or seed 002's
 #: ``<USR_A> ... <SYS> reply`` tokens
 CHAT_TEMPLATE, SPECIAL_TOKENS = "chat_template", "special_tokens"
@@ -536,13 +538,19 @@ def _stats(
     }
 
 
-def save_dataset(dataset: Any, stats: Mapping[str, Any], target: Path | str) -> Path:
-    """Write the DatasetDict and its stats.json into ``target``, swapped in atomically."""
+def save_dataset(
+    dataset: Any, stats: Mapping[str, Any], target: Path | str, tokenizer: Any = None
+) -> Path:
+    """Write the DatasetDict and its stats.json into ``target``, swapped in atomically;
+    with ``tokenizer`` (the one the examples were built with), that tokenizer too, in
+    ``TOKENIZER_DIR``, so training and serving use the ids the examples hold."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         dataset.save_to_disk(str(building))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(building / TOKENIZER_DIR))
         (building / STATS_FILE).write_text(
             json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8"
         )
@@ -563,8 +571,12 @@ def load_stats(directory: Path | str) -> dict[str, Any]:
     return json.loads((Path(directory) / STATS_FILE).read_text(encoding="utf-8"))
 
 
-def load_tokenizer(preset: Preset, base_model: str | Path) -> Any:
-    """The tokenizer examples are built with: the base model's, with the preset's template if it sets one."""
+def load_tokenizer(
+    preset: Preset, base_model: str | Path, conversation_format: str = CHAT_TEMPLATE
+) -> Any:
+    """The tokenizer examples are built with: the base model's, with the preset's template
+    if it sets one, and with the special-token format's tokens added when
+    ``conversation_format`` is SPECIAL_TOKENS (``conversations.special_tokens``)."""
     from transformers import AutoTokenizer
 
     check_model_access(preset, base_model)
@@ -573,7 +585,34 @@ def load_tokenizer(preset: Preset, base_model: str | Path) -> Any:
         tokenizer.chat_template = preset.chat_template
     if tokenizer.pad_token is None:  # some bases ship without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
+    if conversation_format == SPECIAL_TOKENS:
+        from darija_assets.conversations.special_tokens import add_special_tokens
+
+        add_special_tokens(tokenizer)
     return tokenizer
+
+
+def dataset_tokenizer(directory: Path | str, preset: Preset, base_model: str | Path) -> Any:
+    """The tokenizer the dataset in ``directory`` was built with: the one saved with it
+    (``save_dataset(..., tokenizer=)``), else the base model's (``load_tokenizer``)."""
+    from transformers import AutoTokenizer
+
+    saved = Path(directory) / TOKENIZER_DIR
+    if saved.is_dir():
+        return AutoTokenizer.from_pretrained(str(saved))
+    return load_tokenizer(preset, base_model)
+
+
+def added_tokens(tokenizer: Any, preset: Preset, base_model: str | Path) -> dict[str, int]:
+    """Tokens of ``tokenizer`` that the base model's tokenizer lacks, with their ids (in
+    id order): the rows a model must grow and train for them."""
+    base_vocab = load_tokenizer(preset, base_model).get_vocab()
+    return dict(
+        sorted(
+            ((token, i) for token, i in tokenizer.get_vocab().items() if token not in base_vocab),
+            key=lambda item: item[1],
+        )
+    )
 
 
 class DynamicPaddingCollator:

@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from darija_assets import storage
+from darija_assets.conversations.special_tokens import fit_embeddings
 from darija_assets.training.dataset import (
     TRAIN,
     VALIDATION,
     DynamicPaddingCollator,
+    added_tokens,
+    dataset_tokenizer,
     load_dataset,
-    load_tokenizer,
 )
 from darija_assets.training.preflight import preflight
 from darija_assets.training.presets import NF4_DOUBLE_BF16, Preset
@@ -67,6 +69,8 @@ class TrainResult:
     eval_loss: list[dict[str, float]] = field(default_factory=list)
     #: trainer metrics of the final run (train_runtime, train_loss, final eval_loss...)
     metrics: dict[str, float] = field(default_factory=dict)
+    #: tokens the dataset's tokenizer added to the base's, whose embedding rows were trained
+    added_tokens: list[str] = field(default_factory=list)
 
     def loss_curve(self) -> list[dict[str, float | None]]:
         """One row per logged step: ``{"step", "train_loss", "eval_loss"}`` (None where not logged),
@@ -149,7 +153,19 @@ def _eval_sample(validation: Any, limit: int, seed: int) -> Any:
     return validation.shuffle(seed=seed).select(range(limit))
 
 
-def _load_model(preset: Preset, base_model: str, device: str) -> Any:
+def _load_model(preset: Preset, base_model: str, device: str, tokenizer: Any) -> Any:
+    """The base model for training, its embeddings grown to ``tokenizer`` (added tokens)
+    before any k-bit preparation."""
+    model = _load_base(preset, base_model, device)
+    fit_embeddings(model, tokenizer)
+    if device != "cpu" and preset.quantization == NF4_DOUBLE_BF16:
+        from peft import prepare_model_for_kbit_training
+
+        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
+    return model
+
+
+def _load_base(preset: Preset, base_model: str, device: str) -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -160,7 +176,6 @@ def _load_model(preset: Preset, base_model: str, device: str) -> Any:
     if device == "cpu":
         return AutoModelForCausalLM.from_pretrained(base_model, dtype=torch.float32, **kwargs)
     if preset.quantization == NF4_DOUBLE_BF16:
-        from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
         quantization = BitsAndBytesConfig(
@@ -169,17 +184,49 @@ def _load_model(preset: Preset, base_model: str, device: str) -> Any:
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
-        model = AutoModelForCausalLM.from_pretrained(
+        return AutoModelForCausalLM.from_pretrained(
             base_model,
             quantization_config=quantization,
             dtype=torch.bfloat16,
             device_map={"": 0},
             **kwargs,
         )
-        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
     return AutoModelForCausalLM.from_pretrained(
         base_model, dtype=torch.bfloat16, device_map={"": 0}, **kwargs
     )
+
+
+def _new_token_rows(model: Any, token_ids: Sequence[int]) -> list[int] | dict[str, list[int]]:
+    """peft's ``trainable_token_indices`` for the added tokens: their rows of the input
+    embeddings, and of the output embeddings too when the head is not tied to them (peft
+    follows a tied head by itself)."""
+    ids = list(token_ids)
+    if model.config.get_text_config().tie_word_embeddings:
+        return ids
+    names = {id(module): name.rsplit(".", 1)[-1] for name, module in model.named_modules()}
+    return {
+        names[id(model.get_input_embeddings())]: ids,
+        names[id(model.get_output_embeddings())]: ids,
+    }
+
+
+def _expose_head_bias(model: Any) -> None:
+    """Let trl's fused LM head read the LM head once peft wraps it for trainable tokens.
+
+    trl computes the loss from ``lm_head.weight`` and ``lm_head.bias`` directly. peft's
+    ``TrainableTokensWrapper`` answers ``weight`` with the base rows and the trained rows
+    swapped in (gradients reach the trained ones) but not ``bias``, so training stops with
+    an AttributeError. The heads of the supported families have no bias: say so on the
+    wrapper. Raises ValueError for a head with a bias (it would be left out of the loss).
+    """
+    from peft.utils.other import TrainableTokensWrapper
+
+    head = model.get_output_embeddings()
+    if not isinstance(head, TrainableTokensWrapper):
+        return
+    if head.token_adapter.base_layer.bias is not None:
+        raise ValueError("added tokens on a model whose LM head has a bias are not supported")
+    head.bias = None
 
 
 def _loss_history(log_history: Sequence[Mapping[str, Any]]) -> tuple[list[dict], list[dict]]:
@@ -237,8 +284,9 @@ def train_adapter(
     _claim_checkpoint_dir(checkpoint_dir, fingerprint, log)
     resume = latest_checkpoint(checkpoint_dir)
 
-    tokenizer = load_tokenizer(preset, base_model)
-    model = _load_model(preset, base_model, device)
+    tokenizer = dataset_tokenizer(dataset_dir, preset, base_model)
+    new_tokens = added_tokens(tokenizer, preset, base_model)
+    model = _load_model(preset, base_model, device, tokenizer)
     on_cpu = device == "cpu"
     config = SFTConfig(
         output_dir=str(checkpoint_dir),
@@ -276,6 +324,10 @@ def train_adapter(
         target_modules=list(preset.target_modules),
         bias="none",
         task_type="CAUSAL_LM",
+        # Added tokens (the special-token format) start as untrained rows. Only those rows
+        # are trained and saved (a few KB), not whole embedding matrices as modules_to_save
+        # would (Gemma 2's 256k x 2304 twice, about 2 GB in fp16, per adapter).
+        trainable_token_indices=_new_token_rows(model, new_tokens.values()) if new_tokens else None,
     )
     trainer = SFTTrainer(
         model=model,
@@ -287,6 +339,8 @@ def train_adapter(
         peft_config=peft_config,
         callbacks=list(callbacks),
     )
+    if new_tokens:
+        _expose_head_bias(trainer.model)
     if resume:
         log(f"resuming from {resume[1].name} (step {resume[0]})")
     else:
@@ -310,11 +364,14 @@ def train_adapter(
         train_loss=train_loss,
         eval_loss=eval_loss,
         metrics={k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
+        added_tokens=list(new_tokens),
     )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.building-", dir=output_dir.parent))
     try:
-        trainer.save_model(str(building))
+        # peft would also save the whole (resized) embedding matrices when the vocabulary
+        # grew; the trainable-token rows are all an adapter needs over the unchanged base
+        trainer.model.save_pretrained(str(building), save_embedding_layers=False)
         tokenizer.save_pretrained(str(building))
         (building / "README.md").write_text(
             model_card(preset, result, lineage or {}), encoding="utf-8"
@@ -343,6 +400,7 @@ def model_card(preset: Preset, result: TrainResult, lineage: Mapping[str, Any]) 
         "learning_rate": preset.lr,
         "optimizer": preset.optimizer if result.device == "cuda" else "adamw_torch",
         "device": result.device,
+        "added_tokens": result.added_tokens,
     }
     final_eval = (
         f"{result.eval_loss[-1]['eval_loss']:.4f}" if result.eval_loss else "none (no eval split)"
