@@ -44,26 +44,19 @@ def _ensure_dagster_home() -> Path:
 
 
 def run_all(sources: list[str], emotions: list[str], models: list[str]) -> int:
-    """Materialize the graph in dependency order: each source, then the student
-    classifier, then each emotion, then each model preset. Returns the number of
-    failed runs."""
+    """Materialize the graph in dependency order, as launch.DEMO_PLAN lists it: each
+    source, then the student classifier, then each emotion, then each model preset.
+    Returns the number of failed runs."""
     import dagster as dg
 
-    from darija_assets.classifier import DEFAULT_KIND
-    from darija_assets.launch import run_job
+    from darija_assets.launch import demo_runs, run_job
     from darija_assets.recovery import recover_dead_runs, worker_tags
 
     home = _ensure_dagster_home()
     instance = dg.DagsterInstance.get()
     # A run killed earlier would keep its pool slot and block these runs forever.
     recover_dead_runs(instance, print)
-    plan = [("corpus_job", p) for p in sources]
-    # the default student; it reports itself skipped when only lexicon labels exist
-    plan += [("classifier_job", DEFAULT_KIND)]
-    plan += [("therapy_job", p) for p in emotions]
-    plan += [("training_job", p) for p in models]
-    # the evaluation gate against the base, then the Ollama/vLLM export
-    plan += [("serving_job", p) for p in models]
+    plan = demo_runs(sources, emotions, models)
 
     failures = 0
     for job_name, partition in plan:

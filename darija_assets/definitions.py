@@ -18,31 +18,46 @@ from darija_assets.assets import (
     training,
     translations,
 )
+from darija_assets.launch import demo_step
 from darija_assets.recovery import dead_run_sensor, executor
 from darija_assets.resources import CrawlerResource, LLMResource, StorageResource, secret
 from darija_assets.schedules import build_automation_sensor, build_recrawl_schedule
+from darija_assets.training.presets import PRESETS
+
+#: the model partitions stay the same on every machine (the webserver and a GPU run worker
+#: must agree on them), so "Materialize all" offers every preset: pick partitions instead
+GPU_PRESETS_NOTE = (
+    f"The presets {', '.join(p.name for p in PRESETS.values() if p.requires_cuda)} need a GPU "
+    "worker (CUDA): on a CPU-only machine choose "
+    f"{', '.join(p.name for p in PRESETS.values() if not p.requires_cuda)}. "
+)
 
 corpus_job = dg.define_asset_job(
     "corpus_job",
     selection=dg.AssetSelection.assets(
         corpus.raw_corpus, corpus.clean_text, corpus.sentences, labels.teacher_labels
     ),
-    description="Crawl or import one source, clean it, split it and label its sentences.",
+    description="Crawl or import one source, clean it, split it and label its sentences. "
+    + demo_step("corpus_job"),
 )
 therapy_job = dg.define_asset_job(
     "therapy_job",
     selection=dg.AssetSelection.assets(therapy.therapy_pairs, translations.translations),
-    description="Balanced patient-therapist pairs for one emotion, and their translations.",
+    description="Balanced patient-therapist pairs for one emotion, and their translations. "
+    + demo_step("therapy_job"),
 )
 training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.assets(training.tokenized_dataset, training.lora_adapter),
-    description="Tokenize the pairs for one model preset and train its LoRA adapter.",
+    description="Tokenize the pairs for one model preset and train its LoRA adapter. "
+    + GPU_PRESETS_NOTE
+    + demo_step("training_job"),
 )
 serving_job = dg.define_asset_job(
     "serving_job",
     selection=dg.AssetSelection.assets(serving.adapter_eval, serving.model_export),
-    description="Gate one preset's adapter against its base, then export it for Ollama and vLLM.",
+    description="Gate one preset's adapter against its base, then export it for Ollama and "
+    "vLLM. " + GPU_PRESETS_NOTE + demo_step("serving_job"),
 )
 conversations_job = dg.define_asset_job(
     "conversations_job",
@@ -52,7 +67,8 @@ conversations_job = dg.define_asset_job(
 classifier_job = dg.define_asset_job(
     "classifier_job",
     selection=dg.AssetSelection.assets(classifier.emotion_classifier),
-    description="Train one kind of student emotion classifier on every source's teacher labels.",
+    description="Train one kind of student emotion classifier on every source's teacher "
+    "labels. " + demo_step("classifier_job"),
 )
 
 

@@ -29,12 +29,65 @@ from dagster._core.remote_origin import (
 )
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from darija_assets.classifier import DEFAULT_KIND
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE = REPO_ROOT / "workspace.yaml"
 #: the Definitions object's attribute in the module workspace.yaml names
 DEFINITIONS_ATTRIBUTE = "defs"
 #: Dagster's name for the repository a Definitions object becomes
 REPOSITORY_NAME = "__repository__"
+
+
+#: what `make demo` (``darija-assets run-all``) materializes, job by job in this order, with
+#: the partitions it runs by default. The stages are partitioned by different dimensions
+#: (source, classifier kind, emotion, model preset), so no single job, and no "Materialize
+#: all", can run them: the UI's way in is the same jobs with these partitions (README,
+#: "To reproduce the demo from the UI"; each job's description names its demo partitions).
+#: ``None``: every partition of the job (all seven emotions).
+DEMO_PLAN: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("corpus_job", ("sample",)),
+    # the default student; it reports itself skipped when only lexicon labels exist
+    ("classifier_job", (DEFAULT_KIND,)),
+    ("therapy_job", None),
+    ("training_job", ("tiny",)),
+    # the evaluation gate against the base, then the Ollama/vLLM export
+    ("serving_job", ("tiny",)),
+)
+
+
+def demo_runs(
+    sources: list[str] | None = None,
+    emotions: list[str] | None = None,
+    models: list[str] | None = None,
+) -> list[tuple[str, str]]:
+    """The (job, partition key) runs of :data:`DEMO_PLAN` in order, with the given
+    sources, emotions and model presets in place of the demo's where given. ``None`` in
+    the plan means every partition of the job."""
+    from darija_assets.definitions import defs
+
+    chosen = {
+        "corpus_job": sources,
+        "therapy_job": emotions,
+        "training_job": models,
+        "serving_job": models,
+    }
+    runs = []
+    for job, keys in DEMO_PLAN:
+        keys = chosen.get(job) or keys
+        if keys is None:
+            keys = defs.resolve_job_def(job).partitions_def.get_partition_keys()
+        runs += [(job, key) for key in keys]
+    return runs
+
+
+def demo_step(job_name: str) -> str:
+    """The sentence a job's description ends with: which step of the demo it is and which
+    partitions the demo runs it for. Raises KeyError for a job the demo does not run."""
+    steps = {job: (n, keys) for n, (job, keys) in enumerate(DEMO_PLAN, start=1)}
+    n, keys = steps[job_name]
+    partitions = "every partition" if keys is None else "partition " + ", ".join(keys)
+    return f"Demo step {n} of {len(DEMO_PLAN)} (`make demo`): {partitions}."
 
 
 def _workspace_entry() -> Mapping[str, str]:

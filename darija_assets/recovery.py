@@ -212,7 +212,7 @@ def end_step_worker_with_run_worker(context: dg.InitResourceContext) -> None:
     process once the run worker is gone: an orphaned step would otherwise keep working,
     and writing, for a run that recovery is about to fail. Does nothing when the step runs
     inside the run worker itself (in-process execution) or outside a recorded run."""
-    instance, run_id = context.instance, context.run_id
+    instance, run_id = context.instance, context.run.run_id if context.run else None
     if instance is None or run_id is None or _watching.is_set():
         return
     run = instance.get_run_by_id(run_id)  # fresh: the executor tagged it after this run was loaded

@@ -14,6 +14,7 @@ from dagster._serdes import serialize_value
 
 from darija_assets.definitions import defs
 from darija_assets.partitions import EMOTIONS
+from darija_assets_tests.metadata_blocks import read_block
 
 
 def _strict_json(value: object) -> None:
@@ -214,3 +215,97 @@ def test_a_cli_materialization_is_a_run_of_the_code_location(demo_results, demo_
     ).records
     materialized = {r.event_log_entry.dagster_event.asset_key.to_user_string() for r in records}
     assert materialized == {"clean_text", "sentences"}
+
+
+#: at most this many flat metadata keys on a table asset's page: the headline numbers the
+#: Plots tab charts, standard dagster/* keys, charts and previews; detail counters are in
+#: the grouped blocks ("counts", "teacher", "crawl")
+MAX_FLAT_KEYS = 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asset", TABLE_ASSETS)
+def test_table_assets_have_few_flat_metadata_keys(demo_results, asset):
+    meta = _latest_metadata(demo_results, asset)
+    assert len(meta) <= MAX_FLAT_KEYS, sorted(meta)
+    blocks = [key for key in ("counts", "teacher", "crawl") if key in meta]
+    assert blocks, f"{asset} groups no counts"
+    for key in blocks:
+        assert read_block(meta[key]), f"{asset} {key} is empty"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("asset", ["teacher_labels", "therapy_pairs"])
+def test_llm_steps_chart_their_teacher_counters_even_when_zero(demo_results, asset):
+    from darija_assets.assets.teaching import TEACHER_HEADLINE
+
+    meta = _latest_metadata(demo_results, asset)
+    # the demo's offline teacher sends no request: the headline keys are there, as 0
+    assert {key: meta[key] for key in TEACHER_HEADLINE} == dict.fromkeys(TEACHER_HEADLINE, 0)
+    teacher = read_block(meta["teacher"])
+    # the detail counters moved into the block, not lost
+    assert teacher["retries"] == 0 and teacher["accepted"] == meta["dagster/row_count"]
+    assert teacher["teachers"] == "offline/offline"
+    assert not {"retries", "claims_waited", "input_tokens", "teachers"} & set(meta)
+
+
+def test_a_stats_block_lists_values_and_names_zeros_on_one_line():
+    from darija_assets.assets.metadata import stats_block
+
+    block = stats_block(
+        {"sent": 3, "retries": 0, "wait_s": 0.123456, "model": "a|b", "reset": None, "x": 0.0}
+    )
+    assert block.value.splitlines() == [
+        "| name | value |",
+        "|---|---|",
+        "| sent | 3 |",
+        "| wait_s | 0.1235 |",
+        "| model | a\\|b |",
+        "",
+        "zero: retries, x",
+    ]
+    assert read_block(block) == {"sent": 3, "wait_s": 0.1235, "model": "a|b", "retries": 0, "x": 0}
+
+
+def test_each_demo_job_names_its_step_and_partitions_in_its_description():
+    from darija_assets.launch import DEMO_PLAN, demo_runs, demo_step
+    from darija_assets.training.presets import PRESETS
+
+    for job_name, keys in DEMO_PLAN:
+        job = defs.resolve_job_def(job_name)
+        assert job.description.endswith(demo_step(job_name)), job_name
+        valid = job.partitions_def.get_partition_keys()
+        assert set(keys or valid) <= set(valid), job_name
+    assert demo_step("therapy_job") == "Demo step 3 of 5 (`make demo`): every partition."
+    # what run-all launches, in order, on its defaults and with a source of its own
+    assert demo_runs() == [
+        ("corpus_job", "sample"),
+        ("classifier_job", "linear"),
+        *(("therapy_job", emotion) for emotion in EMOTIONS),
+        ("training_job", "tiny"),
+        ("serving_job", "tiny"),
+    ]
+    assert demo_runs(sources=["9esa"])[0] == ("corpus_job", "9esa")
+    # the GPU presets say in their jobs that they need a GPU worker
+    gpu = [p.name for p in PRESETS.values() if p.requires_cuda]
+    assert gpu
+    for job_name in ("training_job", "serving_job"):
+        assert all(name in defs.resolve_job_def(job_name).description for name in gpu)
+
+
+def test_loading_and_resolving_the_jobs_warns_nothing():
+    """Our own code passes no warning on (unresolved job definitions, deprecated context
+    attributes...): a fresh interpreter that turns every warning into an error loads the
+    code location and resolves each job."""
+    import subprocess
+    import sys
+
+    code = (
+        "from darija_assets.definitions import defs\n"
+        "for job in defs.get_repository_def().get_all_jobs():\n"
+        "    defs.resolve_job_def(job.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -14,6 +14,7 @@ from darija_assets.assets.metadata import (
     fail_if_all_quarantined,
     preview,
     scalar_stats,
+    stats_block,
     table_metadata,
     write_quarantine,
 )
@@ -126,9 +127,12 @@ def raw_corpus(
         metadata={
             "source_kind": source.kind,
             "chapters": merged.height,
-            **{f"chapters_{k}": v for k, v in counts.items()},
+            "chapters_new": counts["new"],
             "quarantined": n_quarantined,
-            **scalar_stats(stats, prefix="crawl_"),
+            "crawl_requests": stats.get("requests", 0),
+            "crawl": stats_block(
+                {**{f"chapters_{k}": v for k, v in counts.items()}, **scalar_stats(stats)}
+            ),
             **table_metadata(merged, table),
         },
         check_results=[
@@ -189,8 +193,9 @@ def clean_text(
     ratio = arabic_script_ratio(raw["raw_text"]) if raw.height else 0.0
     return dg.MaterializeResult(
         metadata={
-            **scalar_stats(stats),
             "quarantined": n_quarantined,
+            "arabic_script_ratio": stats["arabic_script_ratio"],
+            "counts": stats_block(stats),
             **table_metadata(cleaned, table),
         },
         check_results=[
@@ -241,8 +246,9 @@ def sentences(
     duplicate_ratio = stats["duplicates"] / split_total if split_total else 0.0
     return dg.MaterializeResult(
         metadata={
-            **scalar_stats(stats),
             "quarantined": n_quarantined,
+            "duplicates": stats["duplicates"],
+            "counts": stats_block(stats),
             "preview": preview(frame, ["sentence_id", "sentence", "speaker"]),
             **table_metadata(frame, table),
         },

@@ -11,7 +11,7 @@ from darija_assets.assets.corpus import sentences
 from darija_assets.assets.metadata import (
     chart,
     preview,
-    scalar_stats,
+    stats_block,
     table_metadata,
     write_quarantine,
 )
@@ -153,15 +153,18 @@ def teacher_labels(
     label_counts = Counter(labelled["label"].to_list())
     return dg.MaterializeResult(
         metadata={
-            "labelled": labelled.height,
-            "imported_labels": imported.height,
-            "imported_labels_quarantined": imported_quarantine.height,
             "quarantined": n_quarantined,
-            **scalar_stats(result.stats),
             **teacher_metadata(choice, result.stats),
-            "backends": ", ".join(sorted(set(labelled["backend"].to_list())))
-            if labelled.height
-            else "none",
+            "counts": stats_block(
+                {
+                    "sentences": frame.height,
+                    "labelled": labelled.height,
+                    "imported_labels": imported.height,
+                    "imported_labels_quarantined": imported_quarantine.height,
+                    "quarantined": n_quarantined,
+                    "backends": ", ".join(sorted(set(labelled["backend"].to_list()))) or "none",
+                }
+            ),
             "label_distribution": chart(
                 bar_chart(
                     {k: label_counts.get(k, 0) for k in config.labels},

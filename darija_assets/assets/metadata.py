@@ -35,14 +35,19 @@ def bidi_cell(text: str) -> str:
     return f"{RLI}{text}{PDI}" if _ARABIC_RE.search(text) else text
 
 
+def _cell(value: object, limit: int | None = None) -> str:
+    """``value`` as one Markdown table cell: pipes escaped, on one line, cut to ``limit``
+    characters, Arabic isolated right to left."""
+    return bidi_cell(str(value).replace("|", "\\|").replace("\n", " ")[:limit])
+
+
 def preview(frame: pl.DataFrame, columns: list[str], n: int = 10) -> dg.MetadataValue:
     """The first rows as a Markdown table the UI renders (cells cut to 120 characters;
     Arabic cells isolated right to left, see :func:`bidi_cell`)."""
     head = frame.select(columns).head(n)
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in head.iter_rows():
-        cells = [bidi_cell(str(v).replace("|", "\\|").replace("\n", " ")[:120]) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cell(v, 120) for v in row) + " |")
     return dg.MetadataValue.md("\n".join(lines))
 
 
@@ -86,6 +91,29 @@ def scalar_stats(stats: Mapping[str, object], prefix: str = "") -> dict[str, obj
         for k, v in stats.items()
         if isinstance(v, (int, float, str)) and not isinstance(v, bool)
     }
+
+
+def stats_block(entries: Mapping[str, object]) -> dg.MetadataValue:
+    """Related counts of one step as one Markdown table (``| name | value |``), in the
+    order given: the UI shows the group in one place instead of a flat key each.
+
+    Zero counters say nothing row by row, so they are named together on one line under
+    the table ("zero: retries, rate_limited"); empty values (None, "") are left out; floats
+    are rounded to 4 places. This is the home of detail counters; the few numbers worth
+    charting over time stay flat keys as well (see the asset modules)."""
+    rows, zeros = [], []
+    for name, value in entries.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+            zeros.append(name)
+            continue
+        shown = round(value, 4) if isinstance(value, float) else value
+        rows.append(f"| {name} | {_cell(shown)} |")
+    lines = ["| name | value |", "|---|---|", *rows]
+    if zeros:
+        lines += ["", f"zero: {', '.join(zeros)}"]
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 #: the importer's "line 12: " prefix, and any number, vary within one kind of reason

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from darija_assets.assets.metadata import stats_block
 from darija_assets.resources import LLMResource
 
 if TYPE_CHECKING:
@@ -32,17 +33,39 @@ def as_runner_backend(choice: TeacherChoice) -> Backend | list[Backend]:
     return choice.teachers[0] if len(choice.teachers) == 1 else list(choice.teachers)
 
 
-def teacher_metadata(choice: TeacherChoice, stats: Mapping[str, Any]) -> dict[str, Any]:
-    """Which teachers were chosen and why, and, when quotas or the wait budget stopped
-    the run early, how far it got and when to run again."""
-    meta: dict[str, Any] = {"teachers": choice.names, "teacher_choice": choice.reason}
+#: the runner's counters worth charting over time (Plots tab): flat keys on every LLM
+#: step, present even when zero so each run adds a point. Every other runner counter is
+#: detail and lives in the "teacher" block.
+TEACHER_HEADLINE = ("requests_sent", "cache_hits", "rate_limited", "pending")
+
+
+def teacher_metadata(
+    choice: TeacherChoice, stats: Mapping[str, Any], own: Iterable[str] = ()
+) -> dict[str, Any]:
+    """An LLM step's teacher metadata: flat ``status`` ("complete" or "partial") and the
+    :data:`TEACHER_HEADLINE` counters, and one "teacher" block (see ``stats_block``) with
+    which teachers were chosen and why, how far a run stopped by a quota or the wait
+    budget got and when to run again, and every other entry of ``stats`` (retries,
+    tokens, waits...) except the step's ``own`` keys, which the step shows itself."""
     pending = int(stats.get("pending", 0))
-    meta["status"] = "partial" if pending else "complete"
-    if pending:
-        meta["progress"] = f"{stats.get('items', 0) - pending} of {stats.get('items', 0)} items"
-        if stats.get("quota_resets_at"):
-            meta["quota_resets_at"] = stats["quota_resets_at"]
-    return meta
+    items = stats.get("items", 0)
+    block: dict[str, Any] = {
+        "teachers": choice.names,
+        "teacher_choice": choice.reason,
+        "progress": f"{items - pending} of {items} items" if pending else None,
+        "quota_resets_at": stats.get("quota_resets_at") if pending else None,
+    }
+    skip = {*TEACHER_HEADLINE, *own, *block}
+    block.update(
+        (k, v)
+        for k, v in stats.items()
+        if k not in skip and isinstance(v, (int, float, str)) and not isinstance(v, bool)
+    )
+    return {
+        "status": "partial" if pending else "complete",
+        **{k: stats.get(k, 0) for k in TEACHER_HEADLINE},
+        "teacher": stats_block(block),
+    }
 
 
 def log_partial(log: Any, asset: str, stats: Mapping[str, Any]) -> None:

@@ -7,9 +7,8 @@ from darija_assets import checks
 from darija_assets.assets.labels import teacher_labels
 from darija_assets.assets.metadata import (
     chart,
-    distribution,
     preview,
-    scalar_stats,
+    stats_block,
     table_metadata,
     write_quarantine,
 )
@@ -25,6 +24,15 @@ from darija_assets.llm.tasks.pairs import DEFAULT_INSTRUCTION
 from darija_assets.partitions import emotion_partitions, source_partitions
 from darija_assets.resources import LLMResource, StorageResource
 from darija_assets.storage import Layout, write_parquet
+from darija_assets.therapy.selection import STYLES
+
+#: generate_pairs' own stats (selection and quota), shown in the "counts" block; the
+#: rest of its stats are the runner's (see teaching.teacher_metadata)
+PAIR_COUNTS = (
+    "emotion", "quota", "imported_pairs", "generation_quota", "available", "selected",
+    "shortfall", "duplicate_sentences", "empty_sentences", *(f"style_{s}" for s in STYLES),
+    "pairs",
+)
 
 
 class TherapyConfig(dg.Config):
@@ -152,14 +160,17 @@ def therapy_pairs(
     made, quotas = pairs_per_emotion(layout, config.quotas)
     return dg.MaterializeResult(
         metadata={
-            **scalar_stats(stats),
-            **teacher_metadata(choice, stats),
-            "sources": ", ".join(sources),
-            "imported_records_without_partition": sum(unplaced.values()),
-            "styles": distribution(pairs["style"].to_list(), label="style"),
-            "backends": ", ".join(sorted(set(pairs["backend"].to_list())))
-            if pairs.height
-            else "none",
+            "quarantined": n_quarantined,
+            **teacher_metadata(choice, stats, own=PAIR_COUNTS),
+            "counts": stats_block(
+                {
+                    **{k: stats[k] for k in PAIR_COUNTS if k in stats},
+                    "quarantined": n_quarantined,
+                    "imported_records_without_partition": sum(unplaced.values()),
+                    "sources": ", ".join(sources),
+                    "backends": ", ".join(sorted(set(pairs["backend"].to_list()))) or "none",
+                }
+            ),
             "preview": preview(pairs, ["style", "input", "output"], n=6),
             "all_emotions": chart(
                 bars_against_quota(

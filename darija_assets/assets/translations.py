@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from darija_assets import checks
-from darija_assets.assets.metadata import preview, scalar_stats, table_metadata, write_quarantine
+from darija_assets.assets.metadata import preview, stats_block, table_metadata, write_quarantine
 from darija_assets.assets.teaching import (
     as_runner_backend,
     choose_teachers,
@@ -16,6 +16,9 @@ from darija_assets.assets.therapy import therapy_pairs
 from darija_assets.partitions import emotion_partitions
 from darija_assets.resources import LLMResource, StorageResource
 from darija_assets.storage import write_parquet
+
+#: translate_pairs' own stats, shown in the "counts" block (the rest are the runner's)
+TRANSLATION_COUNTS = ("translated", "imported_parallel", "skipped")
 
 
 class TranslationConfig(dg.Config):
@@ -103,9 +106,15 @@ def translations(
     translated = result.translations
     return dg.MaterializeResult(
         metadata={
-            **scalar_stats({k: v for k, v in result.stats.items() if k != "skipped"}),
-            **teacher_metadata(choice, result.stats),
             "quarantined": n_quarantined,
+            **teacher_metadata(choice, result.stats, own=TRANSLATION_COUNTS),
+            "counts": stats_block(
+                {
+                    "pairs": pairs.height,
+                    **{k: result.stats.get(k, 0) for k in TRANSLATION_COUNTS},
+                    "quarantined": n_quarantined,
+                }
+            ),
             "preview": preview(translated, ["input_en", "output_en"], n=6),
             **table_metadata(translated, table),
         },

@@ -12,6 +12,7 @@ from darija_assets.definitions import defs
 from darija_assets.partitions import EMOTIONS
 from darija_assets.sample_site import manifest
 from darija_assets.storage import Layout
+from darija_assets_tests.metadata_blocks import read_block
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ TRAINING_RUN_CONFIG = {"ops": {"lora_adapter": {"config": {"max_steps": 150}}}}
 
 
 def _run(job: str, partition: str, instance, run_config=None) -> dg.ExecuteInProcessResult:
-    result = defs.get_job_def(job).execute_in_process(
+    result = defs.resolve_job_def(job).execute_in_process(
         partition_key=partition, instance=instance, run_config=run_config
     )
     assert result.success, f"{job}[{partition}] failed"
@@ -107,9 +108,10 @@ def test_rematerializing_the_corpus_is_incremental(first_pass, instance):
     corpus_meta = _metadata(instance, "raw_corpus", "sample")
     assert corpus_meta["chapters"] == EXPECTED_CHAPTERS
     assert corpus_meta["chapters_new"] == 0
-    assert corpus_meta["chapters_unchanged"] == EXPECTED_CHAPTERS
+    crawl = read_block(corpus_meta["crawl"])
+    assert crawl["chapters_unchanged"] == EXPECTED_CHAPTERS
     # the listing pages were read again, but no known chapter page was fetched
-    assert corpus_meta["crawl_skipped_unchanged"] == EXPECTED_CHAPTERS
+    assert crawl["skipped_unchanged"] == EXPECTED_CHAPTERS
 
 
 def test_chat_command_talks_to_the_adapter_the_graph_trained(first_pass, capsys):

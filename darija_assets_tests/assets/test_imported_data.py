@@ -19,6 +19,7 @@ import pytest
 from darija_assets.llm.stub_server import StubServer, lexicon_label_teacher
 from darija_assets.storage import Layout
 from darija_assets.training.formatting import IGNORE_INDEX
+from darija_assets_tests.metadata_blocks import read_block
 from darija_assets_tests.therapy.teachers import FAKE_KEY, SENTENCES, therapist
 
 pytestmark = pytest.mark.slow
@@ -225,7 +226,8 @@ def test_imported_labels_are_reused_and_never_sent_to_the_teacher(files, labelle
     assert quarantine["reason"].str.contains("imported label 'Bored' \\(line 3\\d\\d\\)").all()
     assert not set(quarantine["sentence"]) & set(asked)
     meta = results["labelled"]["metadata"]["teacher_labels"]
-    assert meta["imported_labels"] == 280 and meta["imported_labels_quarantined"] == 5
+    counts = read_block(meta["counts"])
+    assert counts["imported_labels"] == 280 and counts["imported_labels_quarantined"] == 5
     # 5 refused of 305 sentences: the ratio is over every sentence, not over those taught
     assert results["labelled"]["checks"] == {
         "labels_in_label_set": True,
@@ -288,8 +290,9 @@ def test_imported_pairs_keep_their_answers_and_only_the_remainder_is_generated(
         asked_expected += remainder
         assert generated.height == remainder
         meta = results[emotion]["metadata"]["therapy_pairs"]
-        assert meta["imported_pairs"] == len(expected)
-        assert meta["generation_quota"] == remainder
+        counts = read_block(meta["counts"])
+        assert counts["imported_pairs"] == len(expected)
+        assert counts["generation_quota"] == remainder
         # generated from the labelled source's sentences, never from an instruction record
         assert set(generated["source"]) <= {"labelled"}
         assert not set(imported["input"]) & set(asked)

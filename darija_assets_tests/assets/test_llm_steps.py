@@ -19,6 +19,7 @@ from darija_assets.llm.cache import cache_path
 from darija_assets.llm.stub_server import Fault, StubServer, lexicon_label_teacher
 from darija_assets.resources import CrawlerResource, LLMResource, StorageResource
 from darija_assets.storage import Layout
+from darija_assets_tests.metadata_blocks import read_block
 from darija_assets_tests.therapy.teachers import FAKE_KEY, therapist, translator
 
 pytestmark = pytest.mark.slow
@@ -181,8 +182,9 @@ def test_openai_server_labels_the_sample_corpus_then_the_rerun_asks_nothing(corp
     assert all(b["response_format"]["type"] == "json_schema" for b in bodies)
     assert all([m["role"] for m in b["messages"]] == ["user"] for b in bodies)
     meta = _meta(first, "teacher_labels")
-    assert meta["teachers"] == "openai/MBZUAI-Paris/Atlas-Chat-9B"
-    assert meta["teacher_choice"] == "configured: openai" and meta["status"] == "complete"
+    teacher = read_block(meta["teacher"])
+    assert teacher["teachers"] == "openai/MBZUAI-Paris/Atlas-Chat-9B"
+    assert teacher["teacher_choice"] == "configured: openai" and meta["status"] == "complete"
 
 
 def test_a_daily_quota_ends_the_step_cleanly_and_the_next_run_finishes_it(corpus, instance):
@@ -201,9 +203,10 @@ def test_a_daily_quota_ends_the_step_cleanly_and_the_next_run_finishes_it(corpus
 
         meta = _meta(first, "teacher_labels")
         assert meta["status"] == "partial"
-        assert meta["progress"] == f"{2 * LABEL_BATCH} of {len(sentence_ids)} items"
+        teacher = read_block(meta["teacher"])
+        assert teacher["progress"] == f"{2 * LABEL_BATCH} of {len(sentence_ids)} items"
         assert meta["pending"] == len(sentence_ids) - 2 * LABEL_BATCH
-        assert meta["quota_resets_at"] and meta["rate_limit_wait_s"] == 0
+        assert teacher["quota_resets_at"] and teacher["rate_limit_wait_s"] == 0
         assert len(_labelled_keys(corpus)) == 2 * LABEL_BATCH
         [complete] = [c for c in first.get_asset_check_evaluations() if c.check_name == "complete"]
         assert not complete.passed
@@ -254,7 +257,8 @@ def test_overriding_only_the_base_url_in_run_config_keeps_the_key(corpus, instan
         )
         assert result.success and stub.requests and all(r.has_api_key for r in stub.requests)
     assert set(pl.read_parquet(corpus.table("teacher_labels", "sample"))["backend"]) == {"groq"}
-    assert _meta(result, "teacher_labels")["teacher_choice"] == "auto: GROQ_API_KEY is set"
+    teacher = read_block(_meta(result, "teacher_labels")["teacher"])
+    assert teacher["teacher_choice"] == "auto: GROQ_API_KEY is set"
 
 
 def test_a_configured_backend_that_cannot_run_fails_unless_fallback(corpus, instance):
@@ -264,8 +268,9 @@ def test_a_configured_backend_that_cannot_run_fails_unless_fallback(corpus, inst
         [teacher_labels], "sample", instance, llm=LLMResource(backend="groq,offline", fallback=True)
     )
     meta = _meta(result, "teacher_labels")
-    assert meta["teachers"] == "offline/offline"
-    assert "skipped groq: groq needs an API key (GROQ_API_KEY)" in meta["teacher_choice"]
+    teacher = read_block(meta["teacher"])
+    assert teacher["teachers"] == "offline/offline"
+    assert "skipped groq: groq needs an API key (GROQ_API_KEY)" in teacher["teacher_choice"]
 
 
 def test_a_teacher_that_answers_only_garbage_fails_the_step_with_reasons(corpus, instance):

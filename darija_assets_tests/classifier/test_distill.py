@@ -20,6 +20,7 @@ from darija_assets.llm.stub_server import StubRequest, StubServer
 from darija_assets.resources import LLMResource, StorageResource
 from darija_assets.storage import Layout, write_parquet
 from darija_assets_tests.classifier.conftest import made_up_rows
+from darija_assets_tests.metadata_blocks import read_block
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +69,11 @@ def _label(layout, instance, llm, config=None):
         k: v.value
         for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()
     }
-    return pl.read_parquet(layout.table("teacher_labels", SOURCE)), metadata
+    # the distillation counters are detail: they are in the "teacher" block
+    return pl.read_parquet(layout.table("teacher_labels", SOURCE)), {
+        **metadata,
+        **read_block(metadata["teacher"]),
+    }
 
 
 def test_the_student_backend_labels_a_source_with_no_teacher_request(setup, second_source):

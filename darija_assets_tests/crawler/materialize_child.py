@@ -40,7 +40,7 @@ def main() -> None:
 
     from darija_assets.definitions import defs
 
-    result = defs.get_job_def("corpus_job").execute_in_process(
+    result = defs.resolve_job_def("corpus_job").execute_in_process(
         partition_key=partition,
         asset_selection=[dg.AssetKey("raw_corpus")],
         run_config={"resources": {"crawler": {"config": LOOPBACK_CRAWLER}}},

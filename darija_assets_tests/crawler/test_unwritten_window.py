@@ -20,6 +20,7 @@ from darija_assets.crawler import runner
 from darija_assets.crawler.workdir import WorkDir, read_jsonl
 from darija_assets.sample_site import manifest, serve_sample_site
 from darija_assets_tests.crawler.test_workdir_and_merge import rows
+from darija_assets_tests.metadata_blocks import read_block
 
 CHILD = Path(__file__).with_name("materialize_child.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,9 +78,10 @@ def test_rerun_after_a_kill_between_crawl_end_and_table_write_fetches_no_chapter
     }
     metadata = json.loads(rerun.stdout.strip().splitlines()[-1])
     assert metadata["chapters_new"] == len(kept) and metadata["chapters"] == len(kept)
-    assert metadata["crawl_unwritten_merged"] == len(kept)
-    assert metadata["crawl_skipped_unchanged"] == len(kept)
-    assert metadata["crawl_items"] == 0
+    crawl = read_block(metadata["crawl"])
+    assert crawl["unwritten_merged"] == len(kept)
+    assert crawl["skipped_unchanged"] == len(kept)
+    assert crawl["items"] == 0
 
 
 def chapter(url: str, text: str, crawled_at: str) -> dict:

@@ -29,6 +29,7 @@ from darija_assets.llm import lexicon
 from darija_assets.llm.cache import cache_path
 from darija_assets.llm.stub_server import StubRequest, StubServer, lexicon_label_teacher
 from darija_assets.storage import Layout, write_parquet
+from darija_assets_tests.metadata_blocks import read_block
 
 from .conftest import FAKE_KEY, darija_items, texts_in
 
@@ -156,5 +157,5 @@ def test_two_runs_of_one_partition_with_two_slots_pay_each_question_once(tmp_pat
     assert len(meta) == 2  # both runs materialized the partition
     assert sum(m["requests_sent"].value for m in meta) == len(stub.requests)
     # the later run found the earlier one's claims and waited for its answers
-    assert sum(m["claims_waited"].value for m in meta) > 0
-    assert all(m["labelled"].value == N for m in meta)
+    assert sum(read_block(m["teacher"])["claims_waited"] for m in meta) > 0
+    assert all(m["dagster/row_count"].value == N for m in meta)
