@@ -40,6 +40,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_text.py
 	$(BIN)/python benchmarks/bench_llm.py
 	$(BIN)/python benchmarks/bench_pairs.py
+	$(BIN)/python benchmarks/bench_distill.py
 
 lint: install
 	$(BIN)/ruff check darija_assets darija_assets_tests benchmarks
+	$(BIN)/ruff format --check darija_assets darija_assets_tests benchmarks

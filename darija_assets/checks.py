@@ -28,7 +28,9 @@ def partitioned(
     status for the whole asset, overwritten by whichever partition ran last."""
     with warnings.catch_warnings():
         # Dagster marks check partitions as a preview; this is its documented use
-        warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
+        warnings.filterwarnings(
+            "ignore", message="Specifying a partitions_def on an AssetCheckSpec"
+        )
         return [
             dg.AssetCheckSpec(
                 name=s.name,

@@ -130,10 +130,16 @@ class LLMResource(dg.ConfigurableResource):
 
         names = parse_chain(self.backend)
         if self.model and len(names) > 1:
-            raise ValueError("model applies to a single backend; a chain takes openai_model "
-                             "or each vendor's default")
-        for name in ("requests_per_minute", "tokens_per_minute", "requests_per_day",
-                     "tokens_per_day"):
+            raise ValueError(
+                "model applies to a single backend; a chain takes openai_model "
+                "or each vendor's default"
+            )
+        for name in (
+            "requests_per_minute",
+            "tokens_per_minute",
+            "requests_per_day",
+            "tokens_per_day",
+        ):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"{name} must be >= 0 (0: no limit), got {getattr(self, name)}")
         if self.concurrency < 1 or self.max_retries < 0 or self.timeout_s <= 0:
@@ -141,12 +147,15 @@ class LLMResource(dg.ConfigurableResource):
         if self.max_wait_s < 0 or self.wait_budget_s < 0:
             raise ValueError("max_wait_s and wait_budget_s must not be negative")
         if not 0.0 < self.max_quarantine_ratio <= 1.0:
-            raise ValueError(f"max_quarantine_ratio must be in (0, 1], got {self.max_quarantine_ratio}")
+            raise ValueError(
+                f"max_quarantine_ratio must be in (0, 1], got {self.max_quarantine_ratio}"
+            )
         return self
 
     def selection_env(self) -> dict[str, str]:
         """What backend selection reads: keys from the EnvVar-resolved fields, else the
         same variables of the environment (never logged)."""
+
         def pick(value: str | None, variable: str) -> str:
             return value or os.environ.get(variable, "")
 
@@ -164,8 +173,11 @@ class LLMResource(dg.ConfigurableResource):
         from darija_assets.llm.quotas import vendor_limits, with_overrides
 
         return with_overrides(
-            vendor_limits(backend, model), rpm=self.requests_per_minute,
-            tpm=self.tokens_per_minute, rpd=self.requests_per_day, tpd=self.tokens_per_day,
+            vendor_limits(backend, model),
+            rpm=self.requests_per_minute,
+            tpm=self.tokens_per_minute,
+            rpd=self.requests_per_day,
+            tpd=self.tokens_per_day,
         )
 
     def build_backend(self, name: str) -> Backend:
@@ -174,12 +186,21 @@ class LLMResource(dg.ConfigurableResource):
 
         env = self.selection_env()
         single = len(parse_chain(self.backend)) == 1
-        model = (self.model if single else None) or (env["OPENAI_MODEL"] if name == "openai" else None)
-        base_url = {"gemini": self.gemini_base_url, "groq": self.groq_base_url,
-                    "openai": env["OPENAI_BASE_URL"]}.get(name)
+        model = (self.model if single else None) or (
+            env["OPENAI_MODEL"] if name == "openai" else None
+        )
+        base_url = {
+            "gemini": self.gemini_base_url,
+            "groq": self.groq_base_url,
+            "openai": env["OPENAI_BASE_URL"],
+        }.get(name)
         backend = make_backend(
-            name, model=model or None, base_url=base_url or None, timeout_s=self.timeout_s,
-            env=env, structured_output=self.openai_structured_output,
+            name,
+            model=model or None,
+            base_url=base_url or None,
+            timeout_s=self.timeout_s,
+            env=env,
+            structured_output=self.openai_structured_output,
             system_role=self.system_role,
         )
         if name != "offline":
@@ -192,8 +213,9 @@ class LLMResource(dg.ConfigurableResource):
         is off."""
         from darija_assets.llm.backends import choose_teachers
 
-        return choose_teachers(self.backend, self.build_backend, fallback=self.fallback,
-                               env=self.selection_env())
+        return choose_teachers(
+            self.backend, self.build_backend, fallback=self.fallback, env=self.selection_env()
+        )
 
     def make_backend(self) -> Backend:
         """The first teacher of ``choose_teachers`` (for single-backend callers)."""

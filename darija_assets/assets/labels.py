@@ -107,7 +107,9 @@ def teacher_labels(
     # parallel records): never sent to a teacher; quarantined when outside the label set.
     source = get_source(context.partition_key)
     imported, imported_quarantine = label_rows(
-        frame, imported_rows(source, layout), config.labels,
+        frame,
+        imported_rows(source, layout),
+        config.labels,
         source.extra.get("default_emotion"),
     )
     settled = set(imported["sentence_id"]) | set(imported_quarantine["sentence_id"])
@@ -119,13 +121,23 @@ def teacher_labels(
     choice = choose_teachers(llm, context.log)
     context.log.info("labelling %d sentences", len(items))
     plan = plan_for_teacher_labels(
-        items, choice.teachers, layout, student=config.student, label_set=config.labels,
-        budget=config.teacher_budget, threshold=config.student_threshold, seed=config.seed,
+        items,
+        choice.teachers,
+        layout,
+        student=config.student,
+        label_set=config.labels,
+        budget=config.teacher_budget,
+        threshold=config.student_threshold,
+        seed=config.seed,
     )
     with llm.open_cache(layout) as cache:
         result = run_task(
-            task, plan.for_teacher if plan else items, as_runner_backend(choice), cache,
-            ledger=llm.open_ledger(layout), **llm.runner_options(context.log.info),
+            task,
+            plan.for_teacher if plan else items,
+            as_runner_backend(choice),
+            cache,
+            ledger=llm.open_ledger(layout),
+            **llm.runner_options(context.log.info),
         )
     if plan:  # the student's labels for the sentences the teacher was not asked
         result = plan.merge(result, task.batch_size)
@@ -191,8 +203,10 @@ def teacher_labels(
                 check_name="complete",
                 passed=result.complete,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"pending": len(result.pending),
-                          "quota_resets_at": result.stats.get("quota_resets_at", "")},
+                metadata={
+                    "pending": len(result.pending),
+                    "quota_resets_at": result.stats.get("quota_resets_at", ""),
+                },
             ),
         ],
     )

@@ -29,8 +29,16 @@ from darija_assets.therapy.selection import STYLES
 #: generate_pairs' own stats (selection and quota), shown in the "counts" block; the
 #: rest of its stats are the runner's (see teaching.teacher_metadata)
 PAIR_COUNTS = (
-    "emotion", "quota", "imported_pairs", "generation_quota", "available", "selected",
-    "shortfall", "duplicate_sentences", "empty_sentences", *(f"style_{s}" for s in STYLES),
+    "emotion",
+    "quota",
+    "imported_pairs",
+    "generation_quota",
+    "available",
+    "selected",
+    "shortfall",
+    "duplicate_sentences",
+    "empty_sentences",
+    *(f"style_{s}" for s in STYLES),
     "pairs",
 )
 

@@ -81,8 +81,12 @@ def translations(
     log_partial(context.log, "translations", result.stats)
     table = write_parquet(result.translations, layout.table("translations", emotion))
     n_quarantined = write_quarantine(layout, "translations", emotion, result.quarantine)
-    fail_if_unusable("translations", result.stats["translated"],
-                     result.quarantine["reason"].to_list(), translator.max_quarantine_ratio)
+    fail_if_unusable(
+        "translations",
+        result.stats["translated"],
+        result.quarantine["reason"].to_list(),
+        translator.max_quarantine_ratio,
+    )
     if result.skipped:
         # No honest offline translation exists: an empty table and the reason, never invented text.
         context.log.warning("translations[%s] skipped: %s", emotion, result.skipped)

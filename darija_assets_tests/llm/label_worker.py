@@ -1,6 +1,6 @@
 """A labelling run in its own process, for the kill -9 test (``test_resume_kill``).
 
-    python -m darija_assets_tests.llm.label_worker BASE_URL CACHE_PATH N_SENTENCES
+python -m darija_assets_tests.llm.label_worker BASE_URL CACHE_PATH N_SENTENCES
 """
 
 from __future__ import annotations

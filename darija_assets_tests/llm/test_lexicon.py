@@ -48,7 +48,9 @@ def test_ties_follow_the_documented_priority_and_counts_win():
 def test_cues_explain_the_label():
     cues = lexicon.find_cues("مافرحانش و كنبغيك")
     assert [(c.word, c.emotion, c.negated) for c in cues] == [
-        ("مافرحانش", "Joy", True), ("كنبغيك", "Love", False)]
+        ("مافرحانش", "Joy", True),
+        ("كنبغيك", "Love", False),
+    ]
 
 
 def test_best_label_respects_a_restricted_label_set():

@@ -38,9 +38,17 @@ def test_kill_9_then_rerun_resends_only_unanswered(tmp_path):
     items = darija_items(N)
     with StubServer(lexicon_teacher, latency_s=0.25) as stub:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "darija_assets_tests.llm.label_worker", stub.url,
-             str(cache_path), str(N)],
-            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "darija_assets_tests.llm.label_worker",
+                stub.url,
+                str(cache_path),
+                str(N),
+            ],
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         try:
             deadline = time.monotonic() + 60
@@ -62,9 +70,14 @@ def test_kill_9_then_rerun_resends_only_unanswered(tmp_path):
         backend = make_backend("groq", api_key=FAKE_KEY, base_url=stub.url)
         task = LabelTask(batch_size=BATCH_SIZE)
         with AnswerCache(cache_path) as cache:
-            done_before = cache.get_many(cache_key(backend.name, backend.model, task, i) for i in items)
-            answered = {i.text for i in items
-                        if cache_key(backend.name, backend.model, task, i) in done_before}
+            done_before = cache.get_many(
+                cache_key(backend.name, backend.model, task, i) for i in items
+            )
+            answered = {
+                i.text
+                for i in items
+                if cache_key(backend.name, backend.model, task, i) in done_before
+            }
             assert 2 * BATCH_SIZE <= len(answered) < N  # killed mid-run, some work durable
             assert len(answered) % BATCH_SIZE == 0  # whole batches, never half of one
             before_rerun = len(stub.requests)
@@ -78,4 +91,5 @@ def test_kill_9_then_rerun_resends_only_unanswered(tmp_path):
         assert result.stats["cache_hits"] == len(answered)
         assert [row["key"] for row in result.rows] == [i.key for i in items]  # each exactly once
         assert {row["key"]: row["label"] for row in result.rows} == {
-            i.key: lexicon.label(i.text) for i in items}
+            i.key: lexicon.label(i.text) for i in items
+        }
