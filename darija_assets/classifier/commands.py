@@ -110,7 +110,12 @@ def classify(args: argparse.Namespace) -> int:
     try:
         student = load_student(directory)
     except FileNotFoundError as missing:
-        print(f"{missing}: materialize emotion_classifier [{args.kind}] first", file=sys.stderr)
+        print(
+            f"{missing}: materialize emotion_classifier --partition {args.kind} first. It is "
+            "skipped, with the reason in its metadata, while every teacher_labels row comes "
+            "from the offline lexicon: label with a teacher or import labelled data",
+            file=sys.stderr,
+        )
         return 1
     if args.text is not None:
         prediction = student.predict([args.text])[0]

@@ -86,7 +86,8 @@ def no_teacher_reason(counts: dict[str, int]) -> str:
             f"none of the {counts['input_rows']} teacher_labels rows comes from a teacher: "
             f"{lexicon} are the offline lexicon's (backend 'offline'), and a student learns a "
             "teacher's judgement, not the lexicon's rules. Label with a teacher (GEMINI_API_KEY, "
-            "GROQ_API_KEY or DARIJA_LOCAL_MODEL), import labelled data, or set include_offline "
+            "GROQ_API_KEY, an OpenAI-compatible server or DARIJA_LOCAL_MODEL), import labelled "
+            "data, or set include_offline "
             "to train on the lexicon anyway"
         )
     return f"no usable labelled rows (counts: {counts})"

@@ -76,4 +76,4 @@ def test_a_file_is_labelled_in_batches_and_bad_lines_are_reported(data_dir, tmp_
 def test_without_a_trained_student_it_says_what_to_do(tmp_path):
     done = _classify(tmp_path, "راني فرحان")
     assert done.returncode == 1
-    assert "materialize emotion_classifier [linear]" in done.stderr
+    assert "materialize emotion_classifier --partition linear" in done.stderr
