@@ -18,23 +18,11 @@ from pathlib import Path
 import pytest
 
 from darija_assets.partitions import EMOTIONS
+from darija_assets_tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser
 from darija_assets_tests.test_ui import REPO_ROOT, _graphql, dagster_dev
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-needs_browser = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium; see .ci/run)"
-)
 #: the UI loads its pages over GraphQL after the first paint; a loaded 2-core box is slow
 WAIT_MS = 60_000
 #: the demo's jobs, one run per partition (run-all's plan with its defaults)

@@ -8,31 +8,19 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from darija_assets.serving.chat_app import build_app
 from darija_assets.serving.crisis import CrisisGuard
 from darija_assets.serving.store import ChatStore
+from darija_assets_tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_browser
 from darija_assets_tests.serving.conftest import PATIENT_TEXT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: generous: the first answer loads nothing, but a shared 2-core machine can be slow
 WAIT_MS = 60_000
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)"
-)
+pytestmark = needs_browser
 
 
 def _free_port() -> int:
