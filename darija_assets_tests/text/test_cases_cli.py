@@ -13,7 +13,7 @@ import pytest
 
 from darija_assets.storage import Layout
 from darija_assets_tests.test_cli import _materialize, _materialized_partitions
-from darija_assets_tests.text.cases import CASES
+from darija_assets_tests.text.cases import CASE_20_SENTENCES, CASES
 
 pytestmark = pytest.mark.slow
 
@@ -80,14 +80,4 @@ def test_case_20_dialogue_speaker_labels(materialized):
     _, layout = materialized
     sentences, quarantined = _tables(layout, "sentences", "c20")
     assert quarantined.height == 0
-    assert sentences.select("sentence", "speaker").rows() == [
-        ("كانت الدنيا كتشتي بزاف فداك النهار.", None),
-        ("واش نتي لاباس؟", "سلمى"),
-        ("الحمد لله، غير شوية العيا.", "مريم"),
-        ("علاش؟", "سلمى"),
-        ("شنو وقع؟", "سلمى"),
-        ("ماقدرتش نعس البارح، كنت خايفة من الامتحان.", "مريم"),
-        ("خرجات سلمى للزنقة وهي كتفكر.", None),
-        ("فين غادية فهاد الساعة؟", "يوسف"),
-        ("غادية نشري الخبز ونرجع.", "سلمى"),
-    ]
+    assert sentences.select("sentence", "speaker").rows() == CASE_20_SENTENCES

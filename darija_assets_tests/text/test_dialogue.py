@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from darija_assets.text.normalize import clean_frame
 from darija_assets.text.segment import SegmentOptions, split_sentences
-from darija_assets_tests.text.cases import case_rows
+from darija_assets_tests.text.cases import CASE_20_SENTENCES, case_rows
 
 ALL = SegmentOptions(drop_duplicates=False)
 
@@ -39,17 +39,7 @@ def test_case_20_speaker_labels_become_a_column():
     cleaned, quarantine, _ = clean_frame(raw)
     assert quarantine.height == 0
     sentences, _, stats = split_sentences(cleaned)
-    assert pairs(sentences) == [
-        ("كانت الدنيا كتشتي بزاف فداك النهار.", None),
-        ("واش نتي لاباس؟", "سلمى"),
-        ("الحمد لله، غير شوية العيا.", "مريم"),
-        ("علاش؟", "سلمى"),
-        ("شنو وقع؟", "سلمى"),
-        ("ماقدرتش نعس البارح، كنت خايفة من الامتحان.", "مريم"),
-        ("خرجات سلمى للزنقة وهي كتفكر.", None),
-        ("فين غادية فهاد الساعة؟", "يوسف"),
-        ("غادية نشري الخبز ونرجع.", "سلمى"),
-    ]
+    assert pairs(sentences) == CASE_20_SENTENCES
     assert sentences["position"].to_list() == list(range(9))
     names = {"سلمى", "مريم", "يوسف"}
     assert not any(s.rstrip(".؟!").split()[-1] in names for s in sentences["sentence"])
