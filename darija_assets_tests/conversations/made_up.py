@@ -67,3 +67,23 @@ SESSION_OPTIONS = {
     "id_field": "sid",
     "assistant_speakers": ["therapist", "Dr. Amina"],
 }
+
+
+def graph_folder(folder: Path, chat_options: dict, exchanges: int) -> tuple[Path, Path]:
+    """A made-up chat and session file declared as the sources ``wa`` and ``sessions``
+    (``folder/sources.json``), beside a Dagster home with the project's dagster.yaml and a
+    data folder; returns ``(home, data)``."""
+    home = folder / "dagster_home"
+    home.mkdir()
+    repo_root = Path(__file__).resolve().parents[2]
+    (home / "dagster.yaml").write_text((repo_root / "dagster.yaml").read_text())
+    write_chat(folder)
+    write_sessions(folder, exchanges=exchanges)
+    sources = [
+        {"name": "wa", "kind": "file", "path": "WhatsApp Chat with Sara Benali.txt",
+         "conversations": chat_options},
+        {"name": "sessions", "kind": "file", "path": "sessions.jsonl", "format": "sessions",
+         "conversations": SESSION_OPTIONS},
+    ]  # fmt: skip
+    (folder / "sources.json").write_text(json.dumps(sources), encoding="utf-8")
+    return home, folder / "data"

@@ -19,9 +19,7 @@ from darija_assets_tests.conversations.made_up import (
     CAR_LINE,
     CHAT_LINES,
     OWN_LINE,
-    SESSION_OPTIONS,
-    write_chat,
-    write_sessions,
+    graph_folder,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -66,20 +64,8 @@ def _pair(pair_id: str, emotion: str, i: int) -> dict:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     folder = tmp_path_factory.mktemp("conversations")
-    home = folder / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
-    data = folder / "data"
-    write_chat(folder)
-    write_sessions(folder, exchanges=12)
-    sources = [
-        {"name": "wa", "kind": "file", "path": "WhatsApp Chat with Sara Benali.txt",
-         "conversations": {"target_speaker": "speaker_2", "context": "retrieval", "top_k": 1,
-                           "own_messages": 1}},
-        {"name": "sessions", "kind": "file", "path": "sessions.jsonl", "format": "sessions",
-         "conversations": SESSION_OPTIONS},
-    ]  # fmt: skip
-    (folder / "sources.json").write_text(json.dumps(sources), encoding="utf-8")
+    retrieval = {"target_speaker": "speaker_2", "context": "retrieval", "top_k": 1}
+    home, data = graph_folder(folder, {**retrieval, "own_messages": 1}, exchanges=12)
     layout = Layout(data)
     for emotion in ("Fear", "Sadness"):
         rows = [_pair(f"{emotion}-{i}", emotion, i) for i in range(3)]

@@ -14,8 +14,8 @@ import pytest
 from darija_assets.conversations.special_tokens import SPECIAL_TOKENS, SYSTEM_TOKEN
 from darija_assets.storage import Layout, write_parquet
 from darija_assets.training.formatting import IGNORE_INDEX
-from darija_assets_tests.conversations.made_up import SESSION_OPTIONS, write_chat, write_sessions
-from darija_assets_tests.conversations.test_asset import REPO_ROOT, _materialize, _pair
+from darija_assets_tests.conversations.made_up import graph_folder
+from darija_assets_tests.conversations.test_asset import _materialize, _pair
 
 pytestmark = pytest.mark.slow
 STEPS = 3
@@ -24,19 +24,8 @@ STEPS = 3
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("special_tokens")
-    home = folder / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
-    data = folder / "data"
-    write_chat(folder)
-    write_sessions(folder, exchanges=4)
-    sources = [
-        {"name": "wa", "kind": "file", "path": "WhatsApp Chat with Sara Benali.txt",
-         "conversations": {"target_speaker": "speaker_2", "context": "window", "window": 3}},
-        {"name": "sessions", "kind": "file", "path": "sessions.jsonl", "format": "sessions",
-         "conversations": SESSION_OPTIONS},
-    ]  # fmt: skip
-    (folder / "sources.json").write_text(json.dumps(sources), encoding="utf-8")
+    window = {"target_speaker": "speaker_2", "context": "window", "window": 3}
+    home, data = graph_folder(folder, window, exchanges=4)
     layout = Layout(data)
     rows = [_pair(f"Fear-{i}", "Fear", i) for i in range(2)]
     write_parquet(pl.DataFrame(rows), layout.table("therapy_pairs", "Fear"))
