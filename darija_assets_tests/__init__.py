@@ -1,3 +1,8 @@
+from pathlib import Path
+
+#: the checkout: dagster.yaml, workspace.yaml and the package beside the tests
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
 #: the asset keys of the graph: the design card's eight, and the stages issues added
 GRAPH_ASSETS = frozenset(
     {

@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 
 from darija_assets.storage import Layout
+from darija_assets_tests import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 WHATSAPP_EXPORT = """\
 21/11/2026, 20:01 - Salma: واش نتي لاباس؟ توحشتك بزاف

@@ -37,8 +37,8 @@ from darija_assets.recovery import (
     recover_dead_runs,
     worker_tags,
 )
+from darija_assets_tests import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGSTER = Path(sys.executable).with_name("dagster")
 #: a teacher this slow keeps teacher_labels inside its pool slot until the test kills the run
 SLOW_TEACHER_S = 600.0

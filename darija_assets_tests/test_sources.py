@@ -28,11 +28,11 @@ from darija_assets.sources import (
     name_problem,
 )
 from darija_assets.storage import DATA_DIR_ENV, Layout
+from darija_assets_tests import REPO_ROOT
 
 CASE_19 = (
     Path(__file__).resolve().parents[2] / "shared" / "cases" / "19_dagster_partition_key_chars"
 )
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_NAMES = {s.name for s in BUILTIN_SOURCES}
 
 

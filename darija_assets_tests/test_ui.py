@@ -19,11 +19,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from darija_assets_tests import GRAPH_ASSETS
+from darija_assets_tests import GRAPH_ASSETS, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 180
 
 

@@ -19,6 +19,7 @@ import pytest
 from darija_assets.llm.stub_server import StubServer, lexicon_label_teacher
 from darija_assets.storage import Layout
 from darija_assets.training.formatting import IGNORE_INDEX
+from darija_assets_tests import REPO_ROOT
 from darija_assets_tests.metadata_blocks import read_block
 from darija_assets_tests.therapy.teachers import FAKE_KEY, SENTENCES, therapist
 
@@ -36,7 +37,6 @@ TAGGED_PER_EMOTION = 100
 UNTAGGED = 8
 PAIR_BATCH = 10
 CHILD = Path(__file__).with_name("materialize_child.py")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _text(emotion: str, i: int) -> str:

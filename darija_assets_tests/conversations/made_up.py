@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from darija_assets_tests import REPO_ROOT
+
 #: A WhatsApp (Android, day-first) export where Karim (the target, speaker_2) answers.
 #: Lines 8-9 reply about the car, like line 2, while the turns just before them are about
 #: the weather, lunch and a wedding: retrieval must pick line 2, a window the recent lines.
@@ -75,8 +77,7 @@ def graph_folder(folder: Path, chat_options: dict, exchanges: int) -> tuple[Path
     data folder; returns ``(home, data)``."""
     home = folder / "dagster_home"
     home.mkdir()
-    repo_root = Path(__file__).resolve().parents[2]
-    (home / "dagster.yaml").write_text((repo_root / "dagster.yaml").read_text())
+    (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
     write_chat(folder)
     write_sessions(folder, exchanges=exchanges)
     sources = [

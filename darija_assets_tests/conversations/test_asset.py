@@ -14,6 +14,7 @@ import pytest
 
 from darija_assets.storage import Layout, write_parquet
 from darija_assets.training.formatting import IGNORE_INDEX
+from darija_assets_tests import REPO_ROOT
 from darija_assets_tests.conversations.made_up import (
     ANSWERED_LINE,
     CAR_LINE,
@@ -22,7 +23,6 @@ from darija_assets_tests.conversations.made_up import (
     graph_folder,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHILD = REPO_ROOT / "darija_assets_tests" / "assets" / "materialize_child.py"
 SESSION_CAP = 4
 

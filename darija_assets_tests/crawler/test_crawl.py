@@ -23,8 +23,8 @@ from darija_assets.crawler import runner
 from darija_assets.crawler.profiles import PROFILES_DIR, ProfileError, load_profile
 from darija_assets.crawler.workdir import CORPUS_FIELDS
 from darija_assets.sample_site import manifest
+from darija_assets_tests import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE = manifest(1)
 
 

@@ -19,11 +19,11 @@ import pytest
 from darija_assets.crawler import runner
 from darija_assets.crawler.workdir import WorkDir, read_jsonl
 from darija_assets.sample_site import manifest, serve_sample_site
+from darija_assets_tests import REPO_ROOT
 from darija_assets_tests.crawler.test_workdir_and_merge import rows
 from darija_assets_tests.metadata_blocks import read_block
 
 CHILD = Path(__file__).with_name("materialize_child.py")
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE = manifest(1)
 
 

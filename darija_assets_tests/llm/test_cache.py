@@ -10,15 +10,13 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import psutil
 import pytest
 
 from darija_assets.llm.base import CONTENT, MALFORMED, TRANSPORT, Accepted, Rejected
 from darija_assets.llm.cache import UNKNOWN_CAUSE, AnswerCache, CachedAnswer
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from darija_assets_tests import REPO_ROOT
 
 
 def _answer(key: str, verdict=None, latency_s=0.5) -> CachedAnswer:

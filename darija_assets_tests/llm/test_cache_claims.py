@@ -28,11 +28,11 @@ from darija_assets.llm.cache import AnswerCache, CachedAnswer
 from darija_assets.llm.runner import run_task
 from darija_assets.llm.stub_server import Fault, StubServer
 from darija_assets.llm.tasks.labels import LabelTask
+from darija_assets_tests import REPO_ROOT
 
 from .conftest import FAKE_KEY, darija_items, lexicon_teacher, texts_in
 from .label_worker import BATCH_SIZE as WORKER_BATCH
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BATCH = 5
 
 

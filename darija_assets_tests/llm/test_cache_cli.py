@@ -17,8 +17,6 @@ from darija_assets.storage import Layout
 
 from .test_cache import _answer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def _fill(path: Path) -> None:
     with AnswerCache(path) as cache:

@@ -29,13 +29,13 @@ from darija_assets.llm import lexicon
 from darija_assets.llm.cache import cache_path
 from darija_assets.llm.stub_server import StubRequest, StubServer, lexicon_label_teacher
 from darija_assets.storage import Layout, write_parquet
+from darija_assets_tests import REPO_ROOT
 from darija_assets_tests.metadata_blocks import read_block
 
 from .conftest import FAKE_KEY, darija_items, texts_in
 
 pytestmark = pytest.mark.slow  # two dagster CLI processes
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = Path(sys.executable).with_name("dagster")
 N, BATCH = 40, 4
 #: how long the stub holds its first answer waiting for the second run (a failing

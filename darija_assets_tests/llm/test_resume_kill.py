@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -24,12 +23,12 @@ from darija_assets.llm.cache import AnswerCache
 from darija_assets.llm.runner import run_task
 from darija_assets.llm.stub_server import StubServer
 from darija_assets.llm.tasks.labels import LabelTask
+from darija_assets_tests import REPO_ROOT
 
 from .conftest import FAKE_KEY, darija_items, lexicon_teacher, texts_in
 from .label_worker import BATCH_SIZE
 
 N = 40
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow  # starts a subprocess
